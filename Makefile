@@ -1,0 +1,209 @@
+# Build, packaging and quality gates of the azure_backup.dataprotection collection.
+#
+#   make test     every gate, fast ones first, stops at the first failure
+#   make help     all targets
+#
+# Works from a fresh clone: the venv (.venv) is built from the requirement files (rebuilt when they
+# change), the collection is built into dist/ and installed from that tarball into .cache/collections,
+# and every gate after `install` uses the installed copy (ANSIBLE_COLLECTIONS_PATH, PYTHONPATH), so the
+# tests prove that the tarball works. Tool state lives under .cache/ (ANSIBLE_HOME, and the HOME that
+# ansible-test uses, with the offline get-pip shim from scripts/), never in your own ~/.ansible.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+.NOTPARALLEL:
+MAKEFLAGS += --no-builtin-rules --no-print-directory
+
+PYTHON ?= python3
+VENV ?= $(CURDIR)/.venv
+CACHE := $(CURDIR)/.cache
+COLLECTIONS := $(CACHE)/collections
+INSTALLED := $(COLLECTIONS)/ansible_collections/azure_backup/dataprotection
+SANITY_COPY := $(CACHE)/sanity/ansible_collections/azure_backup/dataprotection
+TEST_HOME := $(CACHE)/home
+EMULATOR_STATE ?= $(CURDIR)/.emulator
+
+# Extra arguments, e.g. make sanity SANITY_ARGS='--test pep8'  /  make unit PYTEST_ARGS='-k ids'
+SANITY_ARGS ?=
+PYTEST_ARGS ?=
+LINT_ARGS ?=
+MOLECULE_ARGS ?=
+EMULATOR_ARGS ?=
+
+VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
+TARBALL := dist/azure_backup-dataprotection-$(VERSION).tar.gz
+
+VENV_STAMP := $(VENV)/.requirements.stamp
+REQUIREMENTS := requirements.txt tests/requirements-dev.txt $(wildcard tests/emulator/pyproject.toml)
+INSTALL_STAMP := $(CACHE)/installed.stamp
+HOME_STAMP := $(TEST_HOME)/.bootstrap.stamp
+
+# Collection sources: every file the build may pick up. The list itself is kept in a file that
+# changes only when a file is added or removed, so that a deletion also triggers a rebuild.
+SOURCES := $(shell find . \( -path ./.git -o -path ./.venv -o -path ./.cache -o -path ./dist -o -path './.emulator*' \
+	-o -path ./.bench -o -path ./.ansible -o -path ./tests/output -o -path ./tests/emulator -o -name __pycache__ \
+	-o -name .pytest_cache -o -name '*.egg-info' \) -prune -o -type f ! -name '*.pyc' ! -name '* *' -print | LC_ALL=C sort)
+SOURCES_LIST := $(CACHE)/sources.list
+$(shell mkdir -p $(CACHE) && printf '%s\n' $(SOURCES) > $(SOURCES_LIST).new \
+	&& { cmp -s $(SOURCES_LIST).new $(SOURCES_LIST) || mv $(SOURCES_LIST).new $(SOURCES_LIST); } ; rm -f $(SOURCES_LIST).new)
+
+# Tools from the venv; collection state under .cache/.
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_HOME := $(CACHE)/ansible
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+unexport PYTHONPATH
+
+PYVER = $$($(VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+# pytest runs in the installed collection (tests/ ships in the tarball), so that the code under test is the
+# tarball's and `ansible_collections.azure_backup.dataprotection` resolves to .cache/collections. Options as
+# `ansible-test units` sets them. DP_REPO_ROOT tells tests where the source tree is (for files that do not ship,
+# e.g. emulator worlds). Exit status 5 (no tests collected) counts as "nothing to test yet".
+PYTEST = cd $(INSTALLED) && DP_REPO_ROOT=$(CURDIR) PYTHONPATH=$(COLLECTIONS) pytest -p no:cacheprovider \
+	--rootdir $(INSTALLED) --confcutdir $(INSTALLED) --strict-markers -o xfail_strict=true
+
+TEST_GATES := venv build install changelog-lint ee-check unit docs-lint lint sanity integration molecule
+
+.PHONY: help venv build install unit sanity lint docs-lint changelog-lint ee-check integration molecule \
+	test demo bench emulator-start emulator-stop clean distclean
+
+help:
+	@echo 'Targets (all re-runnable; each one builds what it needs first):'
+	@echo '  make test            all gates in order: $(TEST_GATES)'
+	@echo '  make demo            scripts/demo.sh: fresh machine to a restored database on the emulator'
+	@echo '  make venv            .venv from requirements.txt + tests/requirements-dev.txt (+ tests/emulator)'
+	@echo '  make build           ansible-galaxy collection build -> $(TARBALL)'
+	@echo '  make install         install the tarball into .cache/collections (what every gate below uses)'
+	@echo '  make unit            pytest tests/unit'
+	@echo '  make sanity          ansible-test sanity --local on a copy of the installed collection'
+	@echo '  make lint            ansible-lint (production profile, .config/ansible-lint.yml)'
+	@echo '  make docs-lint       antsibull-docs lint-collection-docs --plugin-docs on the installed collection'
+	@echo '  make changelog-lint  antsibull-changelog lint'
+	@echo '  make ee-check        ansible-builder introspect --sanitize on the installed collection'
+	@echo '  make integration     pytest tests/integration (against the emulator)'
+	@echo '  make molecule        molecule test for each extensions/molecule/<scenario>'
+	@echo '  make bench           scripts/bench.py (prints figures; not a test)'
+	@echo '  make emulator-start  dpemulator start --state $(EMULATOR_STATE)   (emulator-stop to stop it)'
+	@echo '  make clean           remove dist/, .cache/ (installed collection, ansible-test venvs), tests/output/'
+	@echo '  make distclean       clean + remove .venv'
+
+# ---------------------------------------------------------------------------- environment and package
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): $(REQUIREMENTS) scripts/bootstrap.sh
+	scripts/bootstrap.sh venv $(VENV) $(PYTHON)
+	touch $@
+
+build: $(TARBALL)
+	@echo "built: $(TARBALL)"
+
+$(TARBALL): $(VENV_STAMP) $(SOURCES_LIST) $(SOURCES)
+	mkdir -p dist
+	rm -f dist/azure_backup-dataprotection-*.tar.gz
+	ansible-galaxy collection build --force --output-path dist .
+
+install: $(INSTALL_STAMP)
+	@echo "installed: $(INSTALLED)"
+
+$(INSTALL_STAMP): $(TARBALL)
+	@# The tarball must hold collection content only (galaxy.yml build_ignore).
+	@if tar -tzf $(TARBALL) | grep -E '^(\.venv|\.cache|\.ci|\.emulator[^/]*|\.bench|dist|scripts|tests/output|tests/emulator|docs/dev)(/|$$)|^Makefile$$'; then \
+		echo "$(TARBALL) contains the files above, which galaxy.yml build_ignore should exclude" >&2; exit 1; fi
+	rm -rf $(INSTALLED) $(COLLECTIONS)/ansible_collections/azure_backup/dataprotection-*.info
+	ansible-galaxy collection install --offline --no-deps --force -p $(COLLECTIONS) $(TARBALL)
+	touch $@
+
+$(HOME_STAMP): $(VENV_STAMP) scripts/bootstrap.sh scripts/get_pip_offline.py
+	scripts/bootstrap.sh ansible-test-home $(VENV) $(TEST_HOME)
+	touch $@
+
+# ---------------------------------------------------------------------------- gates
+
+changelog-lint: $(VENV_STAMP)
+	antsibull-changelog lint
+	antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+
+ee-check: $(INSTALL_STAMP)
+	ansible-builder introspect --sanitize $(COLLECTIONS) | tee $(CACHE)/ee-introspect.txt
+	@# every runtime requirement must reach an execution environment build
+	@for req in $$(sed -e 's/#.*//' meta/ee-requirements.txt); do \
+		grep -qF -- "$$req" $(CACHE)/ee-introspect.txt || { echo "ee-check: $$req missing from the introspection" >&2; exit 1; }; \
+	done; echo "ee-check: ok"
+
+unit: $(INSTALL_STAMP)
+	@($(PYTEST) $(PYTEST_ARGS) tests/unit) || rc=$$?; \
+	if [ "$${rc:-0}" = 5 ]; then echo "unit: no unit tests collected"; elif [ "$${rc:-0}" != 0 ]; then exit $$rc; fi
+
+docs-lint: $(INSTALL_STAMP)
+	antsibull-docs lint-collection-docs --plugin-docs $(INSTALLED)
+
+lint: $(INSTALL_STAMP)
+	ansible-lint $(LINT_ARGS)
+
+sanity: $(INSTALL_STAMP) $(HOME_STAMP)
+	@# ansible-test needs the collection at ansible_collections/<ns>/<name>; a copy of the installed
+	@# tarball content checks exactly what ships (and leaves tests/output out of the installed copy).
+	rm -rf $(CACHE)/sanity && mkdir -p $(dir $(SANITY_COPY))
+	cp -a $(INSTALLED) $(SANITY_COPY)
+	@# ansible-test lists files through the nearest enclosing git repository (this repo would hide
+	@# the whole .cache/ tree as ignored), so the copy gets its own, with tests/output excluded.
+	git -C $(SANITY_COPY) init -q && echo 'tests/output/' >> $(SANITY_COPY)/.git/info/exclude
+	cd $(SANITY_COPY) && HOME=$(TEST_HOME) ansible-test sanity --local --python $(PYVER) --color no $(SANITY_ARGS)
+
+integration: $(INSTALL_STAMP)
+	@# the emulator's own tests first (tests/emulator/tests, run from its package directory)
+	@if [ -n "$$(find tests/emulator/tests -name 'test_*.py' 2>/dev/null | head -1)" ]; then \
+		(cd tests/emulator && pytest -p no:cacheprovider --strict-markers $(PYTEST_ARGS)); \
+	else echo "integration: no emulator tests under tests/emulator/tests yet"; fi
+	@if [ -z "$$(find tests/integration -name 'test_*.py' 2>/dev/null | head -1)" ]; then \
+		echo "integration: no tests under tests/integration yet"; exit 0; fi; \
+	($(PYTEST) $(PYTEST_ARGS) tests/integration) || rc=$$?; \
+	if [ "$${rc:-0}" = 5 ]; then echo "integration: no integration tests collected"; elif [ "$${rc:-0}" != 0 ]; then exit $$rc; fi
+
+molecule: $(INSTALL_STAMP)
+	@scenarios=$$(for f in extensions/molecule/*/molecule.yml; do [ -f "$$f" ] && basename "$$(dirname "$$f")"; done || true); \
+	if [ -z "$$scenarios" ]; then echo "molecule: no scenarios under extensions/molecule yet"; exit 0; fi; \
+	for s in $$scenarios; do \
+		echo "molecule: scenario $$s"; \
+		(cd extensions && molecule test -s "$$s" $(MOLECULE_ARGS)); \
+	done
+
+test:
+	@summary=(); \
+	for gate in $(TEST_GATES); do \
+		start=$$SECONDS; echo "==> make $$gate"; \
+		if ! $(MAKE) $$gate; then \
+			summary+=("FAILED $$gate ($$((SECONDS - start))s)"); printf '  %s\n' "==> summary:" "$${summary[@]}"; exit 1; \
+		fi; \
+		summary+=("ok     $$gate ($$((SECONDS - start))s)"); \
+	done; \
+	printf '  %s\n' "==> summary:" "$${summary[@]}"; echo "==> make test: all gates passed"
+
+# ---------------------------------------------------------------------------- demo, bench, emulator
+
+demo: $(INSTALL_STAMP)
+	@if [ -x scripts/demo.sh ] || [ -f scripts/demo.sh ]; then bash scripts/demo.sh; \
+	else echo "demo: scripts/demo.sh does not exist yet" >&2; exit 1; fi
+
+bench: $(INSTALL_STAMP)
+	@if [ -f scripts/bench.py ]; then python scripts/bench.py; \
+	else echo "bench: scripts/bench.py does not exist yet" >&2; exit 1; fi
+
+emulator-start: $(VENV_STAMP)
+	@command -v dpemulator >/dev/null || { echo "emulator-start: dpemulator is not installed (tests/emulator/pyproject.toml missing?)" >&2; exit 1; }
+	dpemulator start --state $(EMULATOR_STATE) $(EMULATOR_ARGS)
+
+emulator-stop: $(VENV_STAMP)
+	@command -v dpemulator >/dev/null || { echo "emulator-stop: dpemulator is not installed" >&2; exit 1; }
+	dpemulator stop --state $(EMULATOR_STATE)
+
+# ---------------------------------------------------------------------------- cleaning
+
+clean:
+	rm -rf dist $(CACHE) tests/output .pytest_cache .ansible
+	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) .bench

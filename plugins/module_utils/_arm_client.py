@@ -1,0 +1,244 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, Azure Backup Data Protection collection contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# INTERNAL USE ONLY: private to the azure_backup.dataprotection collection; no compatibility promise.
+"""ArmClient: one requests.Session with bearer tokens, retries that never re-send a write blindly, and paging."""
+
+from __future__ import annotations
+
+import random
+import time
+import traceback
+from email.utils import parsedate_to_datetime
+from urllib.parse import parse_qs, urlsplit
+
+from ansible.module_utils.ansible_release import __version__ as ANSIBLE_VERSION
+
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._auth import (
+    DEFAULT_API_VERSION, get_access_token,
+)
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import (
+    NETWORK_HINT, OUTCOME_UNKNOWN, TLS_HINT, DataProtectionError, describe_network_error, error_from_response,
+    is_tls_error, response_ids,
+)
+
+try:
+    import requests
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+    HAS_REQUESTS = True
+    REQUESTS_IMPORT_ERROR = None
+except ImportError:
+    HAS_REQUESTS = False
+    REQUESTS_IMPORT_ERROR = traceback.format_exc()
+
+COLLECTION_VERSION = '1.0.0'  # keep in step with galaxy.yml (shown in the User-Agent only)
+USER_AGENT = f'azure_backup.dataprotection/{COLLECTION_VERSION} ansible/{ANSIBLE_VERSION}'
+RETRY_STATUSES = frozenset((429, 500, 502, 503, 504))
+CONNECT_TIMEOUT = 10
+_RATELIMIT_PREFIX = 'x-ms-ratelimit-remaining-'
+_OUTCOME_ACTION = ('Check the state of the resource before sending the request again: re-running the task does '
+                   'this (it looks for a job it started), or list the jobs with '
+                   'azure_backup.dataprotection.dataprotection_job_info.')
+
+
+def display_url(url):
+    """scheme://host/path: what messages show of a URL (query strings can carry tokens)."""
+    parts = urlsplit(url)
+    return f'{parts.scheme}://{parts.netloc}{parts.path}'
+
+
+def parse_retry_after(headers, now=None):
+    """Seconds the server asked us to wait (Retry-After seconds or HTTP-date, retry-after-ms), or None."""
+    for name, scale in (('retry-after-ms', 0.001), ('x-ms-retry-after-ms', 0.001), ('Retry-After', 1)):
+        value = (headers.get(name) or '').strip()
+        if not value:
+            continue
+        try:
+            return max(0.0, float(value) * scale)
+        except ValueError:
+            pass
+        try:
+            moment = parsedate_to_datetime(value).timestamp()
+        except (TypeError, ValueError):
+            continue
+        return max(0.0, moment - (time.time() if now is None else now))
+    return None
+
+
+def _connection_not_made(exc):
+    """True when requests raised before the request left this host (nothing reached the server)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.SSLError) or not isinstance(exc, requests.exceptions.ConnectionError):
+        return False
+    inner = exc.args[0] if exc.args else None
+    reason = getattr(inner, 'reason', inner)
+    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+
+
+class ArmClient:
+    """Azure Resource Manager over one requests.Session (see docs/dev/architecture.md for the contract)."""
+
+    # pylint: disable-next=too-many-arguments
+    def __init__(self, credential, cloud, subscription_id, api_version=DEFAULT_API_VERSION, verify=True,
+                 max_retries=6, max_retry_after=60, request_timeout=60, warn=None):
+        self.credential = credential
+        self.cloud = cloud
+        self.subscription_id = subscription_id
+        self.api_version = api_version
+        self.verify = verify
+        self.max_retries = max_retries
+        self.max_retry_after = max_retry_after
+        self.request_timeout = request_timeout
+        self.warn = warn or (lambda message: None)
+        self.request_count = 0
+        self.ratelimit_remaining = {}  # last x-ms-ratelimit-remaining-* values seen, for debugging
+        self.sleep = time.sleep  # replaced by tests
+        self.random = random.random
+        self.session = requests.Session()
+        self.session.headers.update({'User-Agent': USER_AGENT, 'Accept': 'application/json'})
+
+    # ------------------------------------------------------------ verbs
+
+    def get(self, path_or_url, params=None, scope=None):
+        return self._request('GET', path_or_url, params=params, scope=scope)
+
+    def put(self, path_or_url, body, params=None, scope=None):
+        return self._request('PUT', path_or_url, params=params, body=body, scope=scope)
+
+    def delete(self, path_or_url, params=None, scope=None):
+        return self._request('DELETE', path_or_url, params=params, scope=scope)
+
+    def post(self, path_or_url, body, params=None, scope=None):
+        """POST, re-sent only on 429 or when the connection was never made; see RequestOutcomeUnknown."""
+        return self._request('POST', path_or_url, params=params, body=body, scope=scope, idempotent=False)
+
+    def iter_pages(self, path_or_url, params=None):
+        """Yield the `value` items of every page, following nextLink verbatim; one page is held at a time."""
+        url, query = path_or_url, params
+        while url:
+            page = self.json_or_raise(self.get(url, params=query), f'List {display_url(self.url(url))}')
+            items, next_link = page.get('value') or [], page.get('nextLink')
+            page = None  # drop the page before yielding: only its items stay referenced
+            if next_link and next_link == url:
+                raise DataProtectionError(f'List {display_url(self.url(url))}', 'the service returned the same '
+                                          'nextLink again.', code='InvalidResponse')
+            url, query = next_link, None
+            items.reverse()
+            while items:
+                yield items.pop()  # popped: a consumed item is not kept alive by the page's list
+            items = None
+
+    def json_or_raise(self, response, what):
+        """The JSON body of a 2xx response ({} when empty); a DataProtectionError for anything else."""
+        if not 200 <= response.status_code < 300:
+            raise error_from_response(what, response)
+        if not response.content:
+            return {}
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise DataProtectionError(what, 'the service answered with a body that is not JSON.',
+                                      code='InvalidResponse', status=response.status_code,
+                                      **response_ids(response)) from exc
+
+    def url(self, path_or_url):
+        """An absolute URL: paths starting with '/' are joined to the cloud's resource manager."""
+        if path_or_url.startswith('/'):
+            return self.cloud.resource_manager.rstrip('/') + path_or_url
+        if path_or_url.lower().startswith('https://'):
+            return path_or_url
+        raise DataProtectionError('Invalid request URL', f"'{display_url(path_or_url)}' is neither an ARM path "
+                                  "starting with '/' nor an https URL.", code='InvalidUrl')
+
+    # ------------------------------------------------------------ the loop
+
+    def _request(self, method, path_or_url, params=None, body=None, scope=None, idempotent=True):
+        url = self.url(path_or_url)
+        query = self._query(url, params)
+        retries, token_refreshed = 0, False
+        while True:
+            response, exc = self._attempt(method, url, query, body, scope)
+            if exc is not None:
+                if retries < self.max_retries and self._may_resend(exc, idempotent):
+                    retries += 1
+                    self._pause(method, url, retries, describe_network_error(exc))
+                    continue
+                raise self._network_error(method, url, exc, idempotent, retries)
+            if response.status_code == 401 and not token_refreshed:
+                token_refreshed = True  # a token revoked or expired early: one fresh try, then the 401 is final
+                self.warn(f'{method} {display_url(url)}: HTTP 401, getting a new token and trying once more')
+                continue
+            if response.status_code in RETRY_STATUSES and (idempotent or response.status_code == 429):
+                if retries < self.max_retries:
+                    retries += 1
+                    self._pause(method, url, retries, f'HTTP {response.status_code}', response)
+                    continue
+            elif response.status_code in RETRY_STATUSES:
+                raise self._outcome_unknown(method, url, response)
+            return response
+
+    def _attempt(self, method, url, query, body, scope):
+        token = get_access_token(self.credential, scope or self.cloud.arm_scope)
+        self.request_count += 1
+        try:
+            response = self.session.request(
+                method, url, params=query, json=body, headers={'Authorization': 'Bearer ' + token},
+                timeout=(min(CONNECT_TIMEOUT, self.request_timeout), self.request_timeout),
+                verify=self.verify)  # per request: a session-level verify loses to REQUESTS_CA_BUNDLE
+        except requests.exceptions.RequestException as exc:
+            return None, exc
+        self.ratelimit_remaining.update(
+            (k.lower(), v) for k, v in response.headers.items() if k.lower().startswith(_RATELIMIT_PREFIX))
+        return response, None
+
+    def _query(self, url, params):
+        query = dict(params or {})
+        if 'api-version' not in query and 'api-version' not in parse_qs(urlsplit(url).query):
+            query['api-version'] = self.api_version
+        return query
+
+    @staticmethod
+    def _may_resend(exc, idempotent):
+        if is_tls_error(exc) or not isinstance(exc, (requests.exceptions.ConnectionError,
+                                                     requests.exceptions.Timeout)):
+            return False  # a TLS or programming error does not heal by retrying
+        return idempotent or _connection_not_made(exc)
+
+    def _pause(self, method, url, retries, reason, response=None):
+        wait = parse_retry_after(response.headers) if response is not None else None
+        if wait is None:
+            ceiling = min(self.max_retry_after, 2 ** (retries - 1))
+            wait = ceiling / 2 + self.random() * ceiling / 2  # jitter spreads out clients throttled together
+        wait = min(wait, self.max_retry_after)
+        self.warn(f'{method} {display_url(url)}: {reason}; retrying in {wait:.1f}s '
+                  f'(retry {retries} of {self.max_retries})')
+        self.sleep(wait)
+
+    # ------------------------------------------------------------ errors
+
+    def _network_error(self, method, url, exc, idempotent, retries):
+        what = f'{method} {display_url(url)}'
+        reason = describe_network_error(exc) + (f' (after {retries + 1} attempts)' if retries else '')
+        if is_tls_error(exc):
+            return DataProtectionError(what, reason + '.', code='TLSVerificationFailed',
+                                       recommended_actions=[TLS_HINT])
+        if not idempotent and not _connection_not_made(exc):
+            return DataProtectionError(what, reason + '; the request may or may not have been processed.',
+                                       code=OUTCOME_UNKNOWN, recommended_actions=[_OUTCOME_ACTION])
+        if isinstance(exc, requests.exceptions.Timeout):
+            return DataProtectionError(what, reason + '.', code='RequestTimeout', recommended_actions=[
+                f'The service did not answer within {self.request_timeout}s; retry later.'])
+        return DataProtectionError(what, reason + '.', code='ConnectionFailed', recommended_actions=[NETWORK_HINT])
+
+    @staticmethod
+    def _outcome_unknown(method, url, response):
+        cause = error_from_response(f'{method} {display_url(url)}', response)
+        return DataProtectionError(
+            cause.what, f'the service answered HTTP {response.status_code} ({cause.code}: {cause.message}); '
+            'the request may or may not have been processed.', code=OUTCOME_UNKNOWN, status=response.status_code,
+            request_id=cause.request_id, correlation_id=cause.correlation_id,
+            recommended_actions=[_OUTCOME_ACTION], details=[{'code': cause.code, 'message': cause.message,
+                                                             'target': cause.target}])

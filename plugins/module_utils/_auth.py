@@ -1,0 +1,384 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, Azure Backup Data Protection collection contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# INTERNAL USE ONLY: private to the azure_backup.dataprotection collection; no compatibility promise.
+"""Cloud endpoints (a cloud name or an ARM metadata URL) and the azure-identity credential for the auth options."""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import re
+import traceback
+import warnings
+from collections import namedtuple
+from urllib.parse import urlsplit
+
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import (
+    TLS_HINT, DataProtectionError, describe_network_error, is_tls_error,
+)
+
+try:
+    import requests
+    HAS_REQUESTS = True
+    REQUESTS_IMPORT_ERROR = None
+except ImportError:
+    HAS_REQUESTS = False
+    REQUESTS_IMPORT_ERROR = traceback.format_exc()
+
+try:
+    from azure import identity as azure_identity
+    from azure.core.exceptions import AzureError, ClientAuthenticationError
+    HAS_AZURE_IDENTITY = True
+    AZURE_IDENTITY_IMPORT_ERROR = None
+except ImportError:
+    HAS_AZURE_IDENTITY = False
+    AZURE_IDENTITY_IMPORT_ERROR = traceback.format_exc()
+
+DEFAULT_API_VERSION = '2024-04-01'
+AUTH_SOURCES = ['auto', 'cli', 'credential_file', 'env', 'msi']
+# The option names of azure.azcollection first (AWX injects those), then azure-identity's own names.
+ENV_VARS = {
+    'auth_source': ['ANSIBLE_AZURE_AUTH_SOURCE'],
+    'profile': ['AZURE_PROFILE'],
+    'subscription_id': ['AZURE_SUBSCRIPTION_ID'],
+    'client_id': ['AZURE_CLIENT_ID'],
+    'secret': ['AZURE_SECRET', 'AZURE_CLIENT_SECRET'],
+    'tenant': ['AZURE_TENANT', 'AZURE_TENANT_ID'],
+    'ad_user': ['AZURE_AD_USER', 'AZURE_USERNAME'],
+    'password': ['AZURE_PASSWORD'],
+    'cloud_environment': ['AZURE_CLOUD_ENVIRONMENT'],
+    'cert_validation_mode': ['AZURE_CERT_VALIDATION_MODE'],
+    'disable_instance_discovery': ['AZURE_DISABLE_INSTANCE_DISCOVERY'],
+    'x509_certificate_path': ['AZURE_X509_CERTIFICATE_PATH', 'AZURE_CLIENT_CERTIFICATE_PATH'],
+}
+
+
+def _opt(name, **spec):
+    return dict(spec, fallback=(env_fallback, ENV_VARS[name]))
+
+
+AUTH_ARGSPEC = {
+    'auth_source': _opt('auth_source', type='str', choices=AUTH_SOURCES, default='auto'),
+    'profile': _opt('profile', type='str'),
+    'subscription_id': _opt('subscription_id', type='str', no_log=False),
+    'client_id': _opt('client_id', type='str', no_log=False),
+    'secret': _opt('secret', type='str', no_log=True),
+    'tenant': _opt('tenant', type='str', no_log=False),
+    'ad_user': _opt('ad_user', type='str'),
+    'password': _opt('password', type='str', no_log=True),
+    'cloud_environment': _opt('cloud_environment', type='str', default='AzureCloud'),
+    'cert_validation_mode': _opt('cert_validation_mode', type='str', choices=['validate', 'ignore'],
+                                 default='validate'),
+    'disable_instance_discovery': _opt('disable_instance_discovery', type='bool', default=False),
+    'x509_certificate_path': _opt('x509_certificate_path', type='path', no_log=False),
+    'api_version': {'type': 'str', 'default': DEFAULT_API_VERSION},
+}
+
+Cloud = namedtuple('Cloud', ['name', 'resource_manager', 'authority', 'arm_scope', 'keyvault_scope',
+                             'storage_scope', 'keyvault_dns', 'storage_suffix'])
+
+# Azure Storage uses one AAD audience in every cloud.
+STORAGE_SCOPE = 'https://storage.azure.com/.default'
+KNOWN_CLOUDS = {
+    'azurecloud': Cloud('AzureCloud', 'https://management.azure.com', 'https://login.microsoftonline.com',
+                        'https://management.azure.com/.default', 'https://vault.azure.net/.default',
+                        STORAGE_SCOPE, 'vault.azure.net', 'core.windows.net'),
+    'azureusgovernment': Cloud('AzureUSGovernment', 'https://management.usgovcloudapi.net',
+                               'https://login.microsoftonline.us', 'https://management.usgovcloudapi.net/.default',
+                               'https://vault.usgovcloudapi.net/.default', STORAGE_SCOPE,
+                               'vault.usgovcloudapi.net', 'core.usgovcloudapi.net'),
+    'azurechinacloud': Cloud('AzureChinaCloud', 'https://management.chinacloudapi.cn', 'https://login.chinacloudapi.cn',
+                             'https://management.chinacloudapi.cn/.default', 'https://vault.azure.cn/.default',
+                             STORAGE_SCOPE, 'vault.azure.cn', 'core.chinacloudapi.cn'),
+}
+_KNOWN_AUTHORITY_HOSTS = {'login.microsoftonline.com', 'login.microsoftonline.us', 'login.chinacloudapi.cn',
+                          'login.partner.microsoftonline.cn'}
+METADATA_API_VERSION = '2022-09-01'
+METADATA_TIMEOUT = 30
+_CLOUD_HINT = ('Check cloud_environment (or AZURE_CLOUD_ENVIRONMENT): it is AzureCloud, AzureUSGovernment, '
+               'AzureChinaCloud or the https URL of an Azure Resource Manager endpoint that serves '
+               '/metadata/endpoints.')
+# The Azure CLI's public client id: azure.azcollection's default for ad_user/password sign-in.
+CLI_CLIENT_ID = '04b07795-8ddb-461a-bbee-02f9e1bf7b46'
+_CREDENTIAL_KEYS = ('subscription_id', 'client_id', 'secret', 'tenant', 'ad_user', 'password',
+                    'cloud_environment', 'cert_validation_mode', 'x509_certificate_path')
+# DefaultAzureCredential reduced to managed identity (with its fast IMDS probe) then the Azure CLI.
+_MI_THEN_CLI = {'exclude_environment_credential': True, 'exclude_workload_identity_credential': True,
+                'exclude_shared_token_cache_credential': True, 'exclude_visual_studio_code_credential': True,
+                'exclude_developer_cli_credential': True, 'exclude_powershell_credential': True,
+                'exclude_interactive_browser_credential': True, 'exclude_broker_credential': True}
+
+
+# ---------------------------------------------------------------- clouds
+
+def get_cloud(cloud_environment, verify=True, session=None):
+    """Cloud for a known cloud name or an https ARM endpoint (its /metadata/endpoints document is read)."""
+    value = (cloud_environment or 'AzureCloud').strip()
+    known = KNOWN_CLOUDS.get(value.lower())
+    if known:
+        return known
+    if value.lower().startswith('https://'):
+        base = value.rstrip('/')
+        return cloud_from_metadata(base, _read_metadata(base, verify, session))
+    raise DataProtectionError('Invalid cloud_environment', f"'{value}' is neither a known cloud name nor an https URL",
+                              code='InvalidCloudEnvironment', recommended_actions=[_CLOUD_HINT])
+
+
+def _read_metadata(base, verify, session):
+    url = f'{base}/metadata/endpoints?api-version={METADATA_API_VERSION}'
+    what = f'Could not read cloud metadata from {url}'
+    try:
+        response = (session or requests).get(url, verify=verify, timeout=METADATA_TIMEOUT,
+                                             headers={'Accept': 'application/json'})
+    except requests.exceptions.RequestException as exc:
+        tls = is_tls_error(exc)
+        raise DataProtectionError(what, describe_network_error(exc) + '.',
+                                  code='TLSVerificationFailed' if tls else 'CloudMetadataUnavailable',
+                                  recommended_actions=[TLS_HINT if tls else _CLOUD_HINT]) from exc
+    if response.status_code != 200:
+        raise DataProtectionError(what, f'the endpoint answered HTTP {response.status_code}.',
+                                  code='CloudMetadataUnavailable', status=response.status_code,
+                                  recommended_actions=[_CLOUD_HINT])
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise DataProtectionError(what, 'the answer is not JSON.', code='CloudMetadataUnavailable',
+                                  recommended_actions=[_CLOUD_HINT]) from exc
+
+
+def cloud_from_metadata(base, document):
+    """Cloud from a metadata document: a list of clouds (the one whose resourceManager is `base`) or one object."""
+    entries = [e for e in (document if isinstance(document, list) else [document]) if isinstance(e, dict)]
+    entry = next((e for e in entries if _same_url(e.get('resourceManager'), base)), entries[0] if entries else {})
+    authentication = entry.get('authentication') or {}
+    resource_manager = (entry.get('resourceManager') or '').rstrip('/')
+    authority = (authentication.get('loginEndpoint') or '').rstrip('/')
+    if not resource_manager or not authority:
+        raise DataProtectionError(f'Could not use the cloud metadata of {base}',
+                                  'it has no resourceManager or authentication.loginEndpoint.',
+                                  code='InvalidCloudMetadata', recommended_actions=[_CLOUD_HINT])
+    audiences = authentication.get('audiences') or [resource_manager]
+    suffixes = entry.get('suffixes') or {}
+    keyvault_dns = (suffixes.get('keyVaultDns') or '').lstrip('.') or None
+    return Cloud(
+        name=entry.get('name') or urlsplit(base).netloc, resource_manager=resource_manager, authority=authority,
+        arm_scope=to_scope(audiences[0]),
+        keyvault_scope=to_scope(entry.get('keyVaultResourceId') or entry.get('keyVault')
+                                or (f'https://{keyvault_dns}' if keyvault_dns else None)),
+        storage_scope=STORAGE_SCOPE, keyvault_dns=keyvault_dns,
+        storage_suffix=(suffixes.get('storage') or '').lstrip('.') or None)
+
+
+def to_scope(resource):
+    """AAD v2 scope of a v1 resource/audience: 'https://x/' and 'https://x' both give 'https://x/.default'."""
+    return resource.rstrip('/') + '/.default' if resource else None
+
+
+def _same_url(left, right):
+    return bool(left) and left.rstrip('/').lower() == right.rstrip('/').lower()
+
+
+def is_custom_authority(cloud):
+    """True for an authority MSAL cannot validate by instance discovery (Azure Stack, the emulator)."""
+    return urlsplit(cloud.authority).netloc.lower() not in _KNOWN_AUTHORITY_HOSTS
+
+
+# ---------------------------------------------------------------- parameters
+
+def resolve_auth_params(params, environ=None):
+    """The auth options with environment fallbacks, ~/.azure/credentials and the CLI's default subscription applied.
+
+    Safe to call twice. Lookups pass their options here; modules already got the env fallbacks from the argspec.
+    """
+    env = os.environ if environ is None else environ
+    resolved = dict(params)
+    for name, variables in ENV_VARS.items():
+        if resolved.get(name) in (None, ''):
+            resolved[name] = next((env[v] for v in variables if env.get(v)), None)
+    resolved['auth_source'] = resolved.get('auth_source') or 'auto'
+    if _wants_credential_file(resolved, env):
+        resolved.update(read_credential_file(resolved.get('profile'), env))
+    if not resolved.get('subscription_id') and resolved['auth_source'] in ('auto', 'cli'):
+        resolved['subscription_id'] = cli_default_subscription(env)
+    return resolved
+
+
+def _wants_credential_file(params, env):
+    if params['auth_source'] == 'credential_file' or (params['auth_source'] == 'auto' and params.get('profile')):
+        return True
+    has_explicit = any(params.get(k) for k in ('client_id', 'secret', 'ad_user', 'password'))
+    return params['auth_source'] == 'auto' and not has_explicit and os.path.isfile(_credentials_path(env))
+
+
+def _credentials_path(env):
+    return os.path.join(env.get('HOME') or os.path.expanduser('~'), '.azure', 'credentials')
+
+
+def read_credential_file(profile, environ=None):
+    """The options of one profile ([default] unless `profile`) of ~/.azure/credentials (an ini file)."""
+    env = os.environ if environ is None else environ
+    path, section = _credentials_path(env), profile or 'default'
+    parser = configparser.ConfigParser(interpolation=None)  # secrets may contain '%'
+    try:
+        found = parser.read(path, encoding='utf-8')
+    except configparser.Error as exc:
+        raise DataProtectionError('Could not read Azure credentials', f'{path} is not a valid ini file: {exc}',
+                                  code='InvalidCredentialFile') from exc
+    if not found or not parser.has_section(section):
+        sections = ', '.join(parser.sections()) or 'none'
+        raise DataProtectionError(
+            'Could not read Azure credentials', f'{path} has no [{section}] profile (profiles found: {sections}).',
+            code='InvalidCredentialFile',
+            recommended_actions=['Create the profile in that file, set profile to an existing one, or choose '
+                                 'another auth_source.'])
+    return {key: value for key, value in parser.items(section) if key in _CREDENTIAL_KEYS and value}
+
+
+def cli_default_subscription(environ=None):
+    """The Azure CLI's default subscription id (azureProfile.json), or None."""
+    env = os.environ if environ is None else environ
+    folder = env.get('AZURE_CONFIG_DIR') or os.path.join(env.get('HOME') or os.path.expanduser('~'), '.azure')
+    try:
+        with open(os.path.join(folder, 'azureProfile.json'), encoding='utf-8-sig') as handle:
+            profile = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    subscriptions = profile.get('subscriptions') if isinstance(profile, dict) else None
+    return next((s.get('id') for s in subscriptions or [] if isinstance(s, dict) and s.get('isDefault')), None)
+
+
+# ---------------------------------------------------------------- credentials
+
+def build_credential(params, cloud, environ=None):
+    """An azure-identity credential for the auth options (see AUTH_SOURCES and the `auto` order in the docs)."""
+    env = os.environ if environ is None else environ
+    resolved = resolve_auth_params(params, env)
+    source = resolved['auth_source']
+    _check_partial_credentials(resolved)
+    try:
+        if source == 'cli':
+            return azure_identity.AzureCliCredential()
+        if source == 'msi':
+            return azure_identity.ManagedIdentityCredential(client_id=resolved.get('client_id'),
+                                                            **_verify_kwargs(resolved))
+        credential = _explicit_credential(resolved, cloud, env)
+        if credential is None and source in ('env', 'credential_file'):
+            raise DataProtectionError(
+                f'Could not set up Azure credentials for auth_source {source}',
+                'no service principal (client_id, secret, tenant), certificate (client_id, tenant, '
+                'x509_certificate_path), user (ad_user, password) or workload identity (AZURE_FEDERATED_TOKEN_FILE, '
+                'client_id, tenant) is configured.', code='MissingCredentials')
+        return credential or _ambient_credential(resolved, cloud, env)
+    except (ValueError, OSError) as exc:  # azure-identity validates ids and reads certificate files eagerly
+        raise DataProtectionError('Could not set up Azure credentials', str(exc), code='InvalidCredentialOptions',
+                                  recommended_actions=['Check client_id, tenant and x509_certificate_path.']) from exc
+
+
+def _check_partial_credentials(params):
+    pairs = (('secret', ('client_id', 'tenant')), ('x509_certificate_path', ('client_id', 'tenant')),
+             ('password', ('ad_user',)), ('ad_user', ('password',)))
+    for option, needed in pairs:
+        missing = [n for n in needed if params.get(option) and not params.get(n)]
+        if missing and params['auth_source'] in ('auto', 'env', 'credential_file'):
+            names = ', '.join(f'{n} (or {ENV_VARS[n][0]})' for n in missing)
+            raise DataProtectionError('Could not set up Azure credentials', f'{option} is set but {names} is not.',
+                                      code='IncompleteCredentials',
+                                      recommended_actions=[f'Set {names}, or unset {option}.'])
+
+
+def _verify_kwargs(params):
+    # Only turn verification off when asked; otherwise requests honours REQUESTS_CA_BUNDLE by itself.
+    return {'connection_verify': False} if params.get('cert_validation_mode') == 'ignore' else {}
+
+
+def _identity_kwargs(params, cloud):
+    kwargs = dict(_verify_kwargs(params), authority=cloud.authority)
+    if params.get('disable_instance_discovery') or is_custom_authority(cloud):
+        kwargs['disable_instance_discovery'] = True
+    return kwargs
+
+
+def _explicit_credential(params, cloud, env):
+    """Service principal, certificate, user or workload identity, in that order; None when none is configured."""
+    kwargs = _identity_kwargs(params, cloud)
+    client_id, tenant = params.get('client_id'), params.get('tenant')
+    if client_id and tenant and params.get('secret'):
+        return azure_identity.ClientSecretCredential(tenant, client_id, params['secret'], **kwargs)
+    if client_id and tenant and params.get('x509_certificate_path'):
+        return azure_identity.CertificateCredential(tenant, client_id,
+                                                    certificate_path=params['x509_certificate_path'], **kwargs)
+    if params.get('ad_user') and params.get('password'):
+        with warnings.catch_warnings():  # deprecated upstream (no MFA), still what ad_user/password mean
+            warnings.simplefilter('ignore', DeprecationWarning)
+            return azure_identity.UsernamePasswordCredential(client_id or CLI_CLIENT_ID, params['ad_user'],
+                                                             params['password'], tenant_id=tenant or 'organizations',
+                                                             **kwargs)
+    token_file = env.get('AZURE_FEDERATED_TOKEN_FILE')
+    if token_file and client_id and tenant:
+        return azure_identity.WorkloadIdentityCredential(tenant_id=tenant, client_id=client_id,
+                                                         token_file_path=token_file, **kwargs)
+    return None
+
+
+def _ambient_credential(params, cloud, env):
+    """auto, nothing configured: managed identity (endpoint from the environment, else IMDS), then the Azure CLI."""
+    if env.get('IDENTITY_ENDPOINT') or env.get('MSI_ENDPOINT'):
+        return azure_identity.ManagedIdentityCredential(client_id=params.get('client_id'), **_verify_kwargs(params))
+    return azure_identity.DefaultAzureCredential(managed_identity_client_id=params.get('client_id'),
+                                                 **_MI_THEN_CLI, **_identity_kwargs(params, cloud))
+
+
+# ---------------------------------------------------------------- tokens
+
+_AADSTS = re.compile(r'\b(AADSTS\d+)\b')
+_AAD_ACTIONS = {
+    'AADSTS7000215': 'Check secret (AZURE_SECRET): give the client secret value, not its id.',
+    'AADSTS7000222': 'The client secret expired: create a new one and update secret (AZURE_SECRET).',
+    'AADSTS700016': 'Check client_id and tenant: the application was not found in that tenant.',
+    'AADSTS90002': 'Check tenant: no such tenant in this cloud (check cloud_environment too).',
+    'AADSTS50126': 'Check ad_user and password.',
+}
+_GENERIC_AUTH_ACTION = ('Check auth_source and its options (client_id, secret, tenant or the AZURE_* environment '
+                        'variables; az login for auth_source cli) and that cloud_environment names the right cloud.')
+
+
+def get_access_token(credential, scope):
+    """The bearer token for `scope`; azure-identity errors become a DataProtectionError without secrets."""
+    try:
+        return credential.get_token(scope).token
+    except ClientAuthenticationError as exc:
+        raise auth_error(exc, scope) from exc
+    except AzureError as exc:  # the authority could not be reached
+        raise auth_error(exc, scope, network=True) from exc
+
+
+def auth_error(exc, scope, network=False):
+    text = getattr(exc, 'message', None) or str(exc)
+    what = f'Could not get an access token for {scope}'
+    if is_tls_error(text):
+        return DataProtectionError(what, describe_network_error(text) + '.', code='TLSVerificationFailed',
+                                   recommended_actions=[TLS_HINT])
+    if network:
+        return DataProtectionError(what, describe_network_error(text) + '.', code='AuthorityUnreachable',
+                                   recommended_actions=[_CLOUD_HINT])
+    match = _AADSTS.search(text)
+    if match:
+        code = match.group(1)
+    else:
+        code = 'CredentialUnavailable' if isinstance(exc, azure_identity.CredentialUnavailableError) else 'AuthenticationFailed'
+    message = re.sub(rf'^(?:Authentication failed:\s*)?(?:{code}:\s*)?', '', _first_lines(text))  # no echo of the code
+    return DataProtectionError(what, message, code=code,
+                               recommended_actions=[_AAD_ACTIONS.get(code, _GENERIC_AUTH_ACTION)])
+
+
+def _first_lines(text, limit=600):
+    # AAD appends trace/correlation ids and timestamps on later lines: keep the explanation only.
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    kept = ' '.join(line for line in lines if not line.startswith(('Trace ID', 'Correlation ID', 'Timestamp')))
+    return kept[:limit]

@@ -1,0 +1,536 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, Azure Backup Data Protection collection contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: keyvault_secret
+short_description: Create, update or delete an Azure Key Vault secret (for example the restore connection string)
+version_added: 1.0.0
+description:
+  - Creates, updates or deletes a secret through the Key Vault data plane REST API (api-version 7.4).
+  - Made for the secret an Azure Backup restore of Azure Database for PostgreSQL reads. With O(connection) it
+    builds the ADO.NET connection string the backup service expects
+    (C(Server=<host>;Database=<db>;Port=<port>;User Id=<user>;Password=<password>;Ssl Mode=Require;)).
+  - Idempotent. The current value is read and compared; a new secret version is written only when the value,
+    O(content_type) or O(tags) differ.
+  - Works with key vaults that use the Azure RBAC permission model and with those that use access policies (both
+    are the same data plane). When Key Vault answers 403 the error says which role or access policy the identity that
+    runs Ansible needs.
+  - The secret value never appears in the result, the diff, warnings or errors.
+author:
+  - Azure Backup Data Protection collection contributors (@azure-backup)
+options:
+  secret_uri:
+    description:
+      - The secret identifier, C(https://<vault>.vault.azure.net/secrets/<name>).
+      - A version at the end of the URI is not allowed; a write always creates a new version.
+      - Mutually exclusive with O(vault_uri) and O(name).
+    type: str
+  vault_uri:
+    description:
+      - The key vault URI, C(https://<vault>.vault.azure.net/) (the C(vaultUri) property of the key vault).
+      - Use with O(name).
+    type: str
+  name:
+    description:
+      - The secret name (letters, digits and C(-)). Use with O(vault_uri).
+    type: str
+  value:
+    description:
+      - The secret value. Mutually exclusive with O(connection).
+      - One of O(value) and O(connection) is required with O(state=present).
+    type: str
+  connection:
+    description:
+      - Build the value as the ADO.NET connection string that Azure Backup reads to restore into an
+        Azure Database for PostgreSQL server.
+      - Values with C(;), quotes or leading/trailing spaces are quoted as ADO.NET connection strings require.
+    type: dict
+    suboptions:
+      host:
+        description:
+          - Host name of the target server, for example C(targetserver.postgres.database.azure.com).
+        type: str
+        required: true
+      port:
+        description:
+          - Port of the server.
+        type: int
+        default: 5432
+      database:
+        description:
+          - Database to connect to. It must exist; the restored database is created next to it.
+        type: str
+        default: postgres
+      user:
+        description:
+          - Login of a user with C(CREATEDB) and membership in C(azure_pg_admin).
+          - Single server logins are usually written C(<user>@<servername>), as the Azure portal shows them.
+            The value is stored as given.
+        type: str
+        required: true
+      password:
+        description:
+          - Password of O(connection.user).
+        type: str
+        required: true
+      ssl_mode:
+        description:
+          - The C(Ssl Mode) part of the connection string.
+        type: str
+        default: Require
+        choices: [Disable, Allow, Prefer, Require, VerifyCA, VerifyFull]
+  content_type:
+    description:
+      - Content type of the secret. When not set, the current content type is kept (new secrets get none).
+    type: str
+  tags:
+    description:
+      - Tags of the secret. When not set, the current tags are kept.
+    type: dict
+  state:
+    description:
+      - V(present) makes sure the secret has the value; V(absent) deletes it (Key Vault soft-deletes it when the
+        vault has soft delete on; it is not purged).
+    type: str
+    choices: [present, absent]
+    default: present
+extends_documentation_fragment:
+  - azure_backup.dataprotection.auth
+  - azure_backup.dataprotection.attributes
+  - azure_backup.dataprotection.attributes.action_group
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reads the secret and reports what would change; never writes.
+  diff_mode:
+    support: full
+    details:
+      - The diff shows the version, content type, tags and whether the value changes, never the value itself.
+notes:
+  - The token is requested for the cloud's Key Vault audience (for example C(https://vault.azure.net)), not for
+    Azure Resource Manager. O(subscription_id) and O(api_version) are not used by this module.
+  - "Permissions the identity running Ansible needs: RBAC model, C(Key Vault Secrets Officer) on the key vault
+    (C(Owner) and C(Contributor) do not include data-plane access); access-policy model, an access policy with
+    secret permissions C(get), C(list), C(set) (and C(delete) for O(state=absent))."
+  - After O(state=absent) the name stays reserved while the secret is soft-deleted; creating it again fails with
+    C(ObjectIsDeletedButRecoverable) until the deleted secret is recovered or purged.
+seealso:
+  - plugin: azure_backup.dataprotection.keyvault_secret
+    plugin_type: lookup
+  - module: azure_backup.dataprotection.restore_permissions
+  - module: azure_backup.dataprotection.pg_restore
+'''
+
+EXAMPLES = r'''
+- name: Store the restore connection string for the target server
+  azure_backup.dataprotection.keyvault_secret:
+    vault_uri: https://targetosskv.vault.azure.net/
+    name: targetossserver-restore
+    connection:
+      host: targetossserver.postgres.database.azure.com
+      user: pgadmin@targetossserver
+      password: "{{ target_admin_password }}"
+    content_type: ADO.NET connection string
+  register: restore_secret
+
+- name: Show the secret URI to give the restore (secret_uri)
+  ansible.builtin.debug:
+    msg: "secret_uri: {{ restore_secret.secret.uri }}"
+
+- name: Store a plain value, addressed by its URI
+  azure_backup.dataprotection.keyvault_secret:
+    secret_uri: https://targetosskv.vault.azure.net/secrets/app-password
+    value: "{{ app_password }}"
+  no_log: true
+
+- name: Delete the secret after the restore
+  azure_backup.dataprotection.keyvault_secret:
+    secret_uri: https://targetosskv.vault.azure.net/secrets/targetossserver-restore
+    state: absent
+'''
+
+RETURN = r'''
+secret:
+  description:
+    - The secret's metadata after the task (in check mode, what it would be). Never the value.
+    - Empty after O(state=absent).
+  returned: always
+  type: dict
+  contains:
+    id:
+      description: The versioned secret identifier (null in check mode when a new version would be written).
+      type: str
+      sample: https://targetosskv.vault.azure.net/secrets/targetossserver-restore/4387e9f3d6e14c459867679a90fd0f79
+    uri:
+      description: The secret identifier without version; the value to give pg_restore as C(secret_uri).
+      type: str
+      sample: https://targetosskv.vault.azure.net/secrets/targetossserver-restore
+    name:
+      description: The secret name.
+      type: str
+      sample: targetossserver-restore
+    version:
+      description: The current version (null in check mode when a new version would be written).
+      type: str
+      sample: 4387e9f3d6e14c459867679a90fd0f79
+    vault_uri:
+      description: The key vault URI.
+      type: str
+      sample: https://targetosskv.vault.azure.net
+    content_type:
+      description: The content type.
+      type: str
+      sample: ADO.NET connection string
+    enabled:
+      description: Whether the secret is enabled.
+      type: bool
+      sample: true
+    created:
+      description: Creation time of the current version (UTC, ISO 8601).
+      type: str
+      sample: '2025-01-31T10:00:00Z'
+    updated:
+      description: Last update time of the current version (UTC, ISO 8601).
+      type: str
+      sample: '2025-01-31T10:00:00Z'
+    tags:
+      description: The tags.
+      type: dict
+      sample: {purpose: restore}
+value_changed:
+  description: Whether the value was (or, in check mode, would be) written.
+  returned: always
+  type: bool
+  sample: true
+msg:
+  description: What the task did.
+  returned: always
+  type: str
+  sample: Secret targetossserver-restore created.
+'''
+
+import datetime
+import re
+from urllib.parse import quote, urlsplit
+
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _arm_client
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import (
+    DataProtectionError, error_from_response,
+)
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._ids import parse_secret_uri
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._module import DataProtectionModule
+
+KEYVAULT_API_VERSION = '7.4'
+HIDDEN = '<hidden>'
+HIDDEN_CHANGED = '<hidden: changed>'
+DEFAULT_KEYVAULT_SCOPE = 'https://vault.azure.net/.default'
+_SECRET_NAME = re.compile(r'^[0-9A-Za-z-]{1,127}$')
+# Values that DbConnectionStringBuilder would quote: separators, quotes, surrounding spaces, control characters.
+_NEEDS_QUOTES = re.compile(r'[;"\'\x00-\x1f]|^\s|\s$')
+
+
+# ---------------------------------------------------------------- pure helpers (unit tested)
+
+def quote_connection_value(value):
+    """A value for an ADO.NET connection string, quoted the way DbConnectionStringBuilder does when needed."""
+    text = str(value)
+    if text and not _NEEDS_QUOTES.search(text):
+        return text
+    if '"' in text and "'" not in text:
+        return "'" + text + "'"
+    return '"' + text.replace('"', '""') + '"'
+
+
+def build_connection_string(connection):
+    """The ADO.NET connection string Azure Backup reads (reference §5). Holds the password: never return it."""
+    parts = (
+        ('Server', connection['host']),
+        ('Database', connection.get('database') or 'postgres'),
+        ('Port', connection.get('port') or 5432),
+        ('User Id', connection['user']),
+        ('Password', connection['password']),
+        ('Ssl Mode', connection.get('ssl_mode') or 'Require'),
+    )
+    return ''.join(f'{key}={quote_connection_value(value)};' for key, value in parts)
+
+
+def keyvault_scope(cloud, vault_base_url):
+    """The token scope for Key Vault: the cloud's audience, else one derived from a vault host name."""
+    scope = getattr(cloud, 'keyvault_scope', None)
+    if scope:
+        return scope
+    host = urlsplit(vault_base_url).hostname or ''
+    labels = host.split('.')
+    if len(labels) > 2 and not host.replace('.', '').isdigit():
+        return 'https://' + '.'.join(labels[1:]) + '/.default'
+    return DEFAULT_KEYVAULT_SCOPE
+
+
+def _iso(epoch):
+    if epoch in (None, ''):
+        return None
+    try:
+        return datetime.datetime.fromtimestamp(int(epoch), tz=datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def secret_metadata(bundle, vault_base_url, name):
+    """The returned `secret` dict from a SecretBundle (never the value)."""
+    bundle = bundle or {}
+    attributes = bundle.get('attributes') or {}
+    version = None
+    if bundle.get('id'):
+        version = str(bundle['id']).rstrip('/').rsplit('/', 1)[-1]
+        if version.lower() == name.lower():
+            version = None
+    return {
+        'id': bundle.get('id'),
+        'uri': f'{vault_base_url}/secrets/{name}',
+        'name': name,
+        'version': version,
+        'vault_uri': vault_base_url,
+        'content_type': bundle.get('contentType'),
+        'enabled': attributes.get('enabled'),
+        'created': _iso(attributes.get('created')),
+        'updated': _iso(attributes.get('updated')),
+        'tags': bundle.get('tags') or {},
+    }
+
+
+def diff_view(bundle, value_marker):
+    """What the diff shows of a secret: metadata and a marker in place of the value."""
+    if bundle is None:
+        return {}
+    version = str(bundle.get('id') or '').rstrip('/').rsplit('/', 1)[-1] or None
+    return {
+        'value': value_marker,
+        'version': version,
+        'content_type': bundle.get('contentType'),
+        'enabled': (bundle.get('attributes') or {}).get('enabled'),
+        'tags': bundle.get('tags') or {},
+    }
+
+
+def forbidden_advice(inner_code, vault_base_url, action):
+    """What to grant when Key Vault answers 403 (inner codes: ForbiddenByRbac, AccessDenied/ForbiddenByPolicy,
+    ForbiddenByFirewall, ForbiddenByConnection)."""
+    code = (inner_code or '').lower()
+    verb = {'read': 'get', 'write': 'set', 'delete': 'delete'}[action]
+    rbac = (f"The key vault uses Azure RBAC: grant the identity that runs Ansible 'Key Vault Secrets Officer' "
+            f"(or 'Key Vault Secrets User' to read only) on the key vault {vault_base_url}; Owner and Contributor do "
+            f"not include secret access. New role assignments can take a few minutes to apply.")
+    policy = (f"The key vault uses access policies: add an access policy for the identity that runs Ansible with "
+              f"secret permissions get, list and set (delete for state=absent) on {vault_base_url}; this request "
+              f"needed '{verb}'.")
+    if 'disabled' in code:
+        return [f'The secret is disabled: enable it in the key vault {vault_base_url} (az keyvault secret set-attributes '
+                f'--enabled true) or use another secret name.']
+    if 'firewall' in code or 'connection' in code:
+        return [f'The key vault firewall blocks this host: allow its public IP address or run Ansible from a network '
+                f'the key vault accepts ({vault_base_url}).']
+    if 'rbac' in code:
+        return [rbac]
+    if code in ('accessdenied', 'forbiddenbypolicy'):
+        return [policy]
+    return [rbac + ' ' + policy]
+
+
+def _inner_code(response):
+    try:
+        payload = response.json()
+    except ValueError:
+        return None
+    error = payload.get('error') if isinstance(payload, dict) else None
+    if not isinstance(error, dict):
+        return None
+    inner = error.get('innererror') or error.get('innerError') or {}
+    return inner.get('code') if isinstance(inner, dict) else None
+
+
+# ---------------------------------------------------------------- Key Vault data plane
+
+class SecretStore:
+    """The few Key Vault secret calls this module makes, over an ArmClient with the Key Vault token scope."""
+
+    def __init__(self, client, vault_base_url, name, scope):
+        self.client = client
+        self.vault = vault_base_url
+        self.name = name
+        self.scope = scope
+        self.url = f'{vault_base_url}/secrets/{quote(name)}'
+
+    def _params(self):
+        return {'api-version': KEYVAULT_API_VERSION}
+
+    def _raise(self, what, response, action):
+        err = error_from_response(what, response)
+        if response.status_code == 403:
+            err.recommended_actions = forbidden_advice(_inner_code(response), self.vault, action)
+        elif response.status_code == 409 and 'deleted' in (err.code or '').lower() + (err.message or '').lower():
+            err.recommended_actions = [
+                f'The secret {self.name} was deleted and is still recoverable (soft delete): recover it '
+                f'(az keyvault secret recover) or purge it (az keyvault secret purge), then run the task again.']
+        raise err
+
+    def get(self):
+        """The current SecretBundle (with its value), or None when the secret does not exist."""
+        response = self.client.get(self.url, params=self._params(), scope=self.scope)
+        if response.status_code == 404:
+            return None
+        if not 200 <= response.status_code < 300:
+            self._raise(f'Could not read secret {self.name}', response, 'read')
+        return self.client.json_or_raise(response, f'Could not read secret {self.name}')
+
+    def set(self, value, content_type=None, tags=None):
+        body = {'value': value}
+        if content_type is not None:
+            body['contentType'] = content_type
+        if tags is not None:
+            body['tags'] = tags
+        what = f'Could not write secret {self.name}'
+        response = self.client.put(self.url, body, params=self._params(), scope=self.scope)
+        if not 200 <= response.status_code < 300:
+            self._raise(what, response, 'write')
+        return self.client.json_or_raise(response, what)
+
+    def delete(self):
+        what = f'Could not delete secret {self.name}'
+        response = self.client.delete(self.url, params=self._params(), scope=self.scope)
+        if response.status_code == 404:
+            return False
+        if not 200 <= response.status_code < 300:
+            self._raise(what, response, 'delete')
+        return True
+
+
+def _strip_value(bundle):
+    """The bundle without its value (so that nothing downstream can leak it)."""
+    if bundle is None:
+        return None
+    return {k: v for k, v in bundle.items() if k != 'value'}
+
+
+def ensure_secret(store, state, value, content_type, tags, check_mode):
+    """Bring the secret to `state`. Returns (changed, value_changed, bundle_after_without_value, diff, msg)."""
+    current = store.get()
+    current_value = current.get('value') if current else None
+    current = _strip_value(current)
+    before = diff_view(current, HIDDEN)
+    if state == 'absent':
+        if current is None:
+            return False, False, None, {'before': {}, 'after': {}}, f'Secret {store.name} does not exist.'
+        if not check_mode:
+            store.delete()
+        return True, False, None, {'before': before, 'after': {}}, f'Secret {store.name} deleted.'
+
+    value_changed = current is None or current_value != value
+    meta_changed = current is not None and (
+        (content_type is not None and content_type != current.get('contentType'))
+        or (tags is not None and tags != (current.get('tags') or {})))
+    if not value_changed and not meta_changed:
+        return False, False, current, {'before': before, 'after': before}, f'Secret {store.name} is up to date.'
+
+    # A write creates a new version; keep what the user did not ask to change.
+    new_content_type = content_type if content_type is not None else (current or {}).get('contentType')
+    new_tags = tags if tags is not None else (current or {}).get('tags')
+    if check_mode:
+        after_bundle = {'id': None, 'contentType': new_content_type, 'tags': new_tags or {},
+                        'attributes': {'enabled': True}}
+    else:
+        after_bundle = _strip_value(store.set(value, new_content_type, new_tags))
+    after = diff_view(after_bundle, HIDDEN_CHANGED if value_changed else HIDDEN)
+    if check_mode:
+        after['version'] = '<new version>'
+    verb = 'created' if current is None else 'updated'
+    what = 'value' if value_changed else 'content type/tags'
+    msg = f'Secret {store.name} {verb}.' if current is None else f'Secret {store.name} {verb} ({what} changed).'
+    return True, value_changed, after_bundle, {'before': before, 'after': after}, msg
+
+
+# ---------------------------------------------------------------- module
+
+def _address(params):
+    """(vault_base_url, name) from secret_uri or vault_uri + name; ValueError with a helpful message."""
+    if params.get('secret_uri'):
+        base, name, version = parse_secret_uri(params['secret_uri'])
+        if version:
+            raise ValueError(f"secret_uri '{params['secret_uri']}' names a version: give the secret URI without the "
+                             "version (a write always creates a new version)")
+        return base, name
+    parts = urlsplit(str(params['vault_uri']).strip())
+    if parts.scheme.lower() != 'https' or not parts.netloc:
+        raise ValueError(f"vault_uri '{params['vault_uri']}' is not an https URL: expected "
+                         "https://<vault>.vault.azure.net/")
+    if not _SECRET_NAME.match(params['name'] or ''):
+        raise ValueError(f"name '{params['name']}' is not a valid secret name (1-127 letters, digits and '-')")
+    return f'https://{parts.netloc}{parts.path.rstrip("/")}', params['name']
+
+
+def main():
+    connection_spec = {
+        'host': {'type': 'str', 'required': True},
+        'port': {'type': 'int', 'default': 5432},
+        'database': {'type': 'str', 'default': 'postgres'},
+        'user': {'type': 'str', 'required': True},
+        'password': {'type': 'str', 'required': True, 'no_log': True},
+        'ssl_mode': {'type': 'str', 'default': 'Require',
+                     'choices': ['Disable', 'Allow', 'Prefer', 'Require', 'VerifyCA', 'VerifyFull']},
+    }
+    argument_spec = {
+        'secret_uri': {'type': 'str'},
+        'vault_uri': {'type': 'str'},
+        'name': {'type': 'str'},
+        'value': {'type': 'str', 'no_log': True},
+        'connection': {'type': 'dict', 'options': connection_spec},
+        'content_type': {'type': 'str'},
+        'tags': {'type': 'dict'},
+        'state': {'type': 'str', 'choices': ['present', 'absent'], 'default': 'present'},
+    }
+    module = DataProtectionModule(
+        argument_spec=argument_spec,
+        supports_check_mode=True,
+        mutually_exclusive=[('secret_uri', 'vault_uri'), ('secret_uri', 'name'), ('value', 'connection')],
+        required_together=[('vault_uri', 'name')],
+        required_one_of=[('secret_uri', 'name')],
+        required_if=[('state', 'present', ('value', 'connection'), True)],
+    )
+    params = module.params
+    result = {'changed': False, 'secret': {}, 'value_changed': False}
+    try:
+        vault_base_url, name = _address(params)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc), **result)
+
+    value = params.get('value')
+    if params['state'] == 'present' and params.get('connection'):
+        value = build_connection_string(params['connection'])
+    if value:
+        module.no_log_values.add(value)  # the built connection string too, in case anything echoes it
+
+    try:
+        client = _arm_client.ArmClient(
+            module.credential, module.cloud, module.auth_params.get('subscription_id'), verify=module.verify,
+            warn=module.warn)
+        store = SecretStore(client, vault_base_url, name, keyvault_scope(module.cloud, vault_base_url))
+        changed, value_changed, bundle, diff, msg = ensure_secret(
+            store, params['state'], value, params.get('content_type'), params.get('tags'), module.check_mode)
+    except DataProtectionError as err:
+        module.fail_from_error(err, **result)
+
+    result.update(changed=changed, value_changed=value_changed, msg=msg,
+                  secret=secret_metadata(bundle, vault_base_url, name) if bundle is not None else {})
+    if module._diff:
+        result['diff'] = diff
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

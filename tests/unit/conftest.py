@@ -1,0 +1,111 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, Azure Backup Data Protection collection contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Shared unit-test set-up.
+
+1. Makes `ansible_collections.azure_backup.dataprotection` importable from a plain clone: when the repository is
+   not already inside an `ansible_collections/azure_backup/dataprotection` tree (as ansible-test arranges), a
+   temporary tree with a symlink to the repository is created for the session and put first on sys.path.
+2. Fakes other tests can reuse: FakeCredential, FakeClock, TEST_CLOUD and the `make_client` / `rsps` fixtures
+   (an ArmClient over the `responses` mock, with sleeps recorded instead of slept).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+from collections import namedtuple
+from pathlib import Path
+
+import pytest
+
+NAMESPACE, NAME = 'azure_backup', 'dataprotection'
+
+
+def _collection_root_on_path():
+    repo = Path(__file__).absolute().parents[2]
+    if repo.name == NAME and repo.parent.name == NAMESPACE and repo.parent.parent.name == 'ansible_collections':
+        root = repo.parents[2]  # already in a collection tree (ansible-test, or a cd into the symlink tree)
+    else:
+        root = Path(tempfile.mkdtemp(prefix='dp-unit-'))
+        atexit.register(shutil.rmtree, root, True)  # rmtree removes the symlink, never the repository
+        (root / 'ansible_collections' / NAMESPACE).mkdir(parents=True)
+        os.symlink(repo.resolve(), root / 'ansible_collections' / NAMESPACE / NAME)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+
+
+_collection_root_on_path()
+
+# pylint: disable=wrong-import-position
+import responses  # noqa: E402
+
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._arm_client import ArmClient  # noqa: E402
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._auth import Cloud  # noqa: E402
+
+SUBSCRIPTION = '11111111-2222-3333-4444-555555555555'
+ARM = 'https://management.example.test'
+TEST_CLOUD = Cloud('TestCloud', ARM, 'https://login.example.test', ARM + '/.default', 'https://vault.example.test/.default',
+                   'https://storage.azure.com/.default', 'vault.example.test', 'core.example.test')
+# Tests assert these never show up in an error, a warning or a result.
+SENTINEL_SECRET = 'S3cr3t-sentinel-value-do-not-leak'
+SENTINEL_TOKEN = 'eyJ0eXAi.token-sentinel-do-not-leak'
+
+AccessToken = namedtuple('AccessToken', ['token', 'expires_on'])
+
+
+class FakeCredential:
+    """A TokenCredential that hands out numbered sentinel tokens and records the scopes asked for."""
+
+    def __init__(self, token=SENTINEL_TOKEN, error=None):
+        self.token = token
+        self.error = error
+        self.scopes = []
+
+    def get_token(self, *scopes, **_kwargs):
+        self.scopes.append(scopes[0])
+        if self.error is not None:
+            raise self.error
+        return AccessToken(f'{self.token}-{len(self.scopes)}', 4102444800)
+
+
+class FakeClock:
+    """A monotonic clock that only moves when something sleeps on it."""
+
+    def __init__(self, now=1000.0):
+        self.now = now
+        self.sleeps = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def rsps():
+    """The `responses` mock, active for the test; every registered response must be used."""
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        yield mock
+
+
+@pytest.fixture
+def make_client():
+    """make_client(**ArmClient kwargs) -> ArmClient on TEST_CLOUD with a FakeCredential; sleeps are recorded in
+    client.slept, warnings in client.warnings, and the jitter is fixed (random() = 0.5)."""
+    def factory(credential=None, **kwargs):
+        warnings = []
+        kwargs.setdefault('warn', warnings.append)
+        client = ArmClient(credential or FakeCredential(), TEST_CLOUD, SUBSCRIPTION, **kwargs)
+        client.warnings = warnings
+        client.slept = []
+        client.sleep = client.slept.append
+        client.random = lambda: 0.5
+        return client
+    return factory

@@ -1,0 +1,364 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, Azure Backup Data Protection collection contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""ArmClient: tokens, retries (never a blind POST re-send), errors, paging."""
+
+from __future__ import annotations
+
+import json
+import re
+import weakref
+from http.client import RemoteDisconnected
+
+import pytest
+import requests
+from responses import matchers
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
+
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _arm_client
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import (
+    OUTCOME_UNKNOWN, DataProtectionError,
+)
+
+from conftest import ARM, SENTINEL_TOKEN, SUBSCRIPTION, TEST_CLOUD, FakeCredential  # pylint: disable=import-error
+
+VAULT = (f'/subscriptions/{SUBSCRIPTION}/resourceGroups/testBkpVaultRG/providers/Microsoft.DataProtection/'
+         'backupVaults/TestBkpVault')
+BI = VAULT + '/backupInstances/testpostgresql-empdb11-957d23b1'
+API = {'api-version': '2024-04-01'}
+THROTTLED = {'error': {'code': 'TooManyRequests', 'message': 'The request is being throttled.'}}
+INTERNAL = {'error': {'code': 'InternalServerError', 'message': 'Encountered internal server error.'}}
+IDS = {'x-ms-request-id': 'req-1', 'x-ms-correlation-request-id': 'corr-1'}
+
+
+def refused():
+    """What requests raises when nothing listens: the request never left this host."""
+    reason = NewConnectionError(None, 'Failed to establish a new connection: [Errno 111] Connection refused')
+    return requests.exceptions.ConnectionError(MaxRetryError(None, '/x', reason))
+
+
+def dropped():
+    """What requests raises when the server closes the connection after the request was sent."""
+    return requests.exceptions.ConnectionError(ProtocolError('Connection aborted.', RemoteDisconnected(
+        'Remote end closed connection without response')))
+
+
+def read_timeout():
+    return requests.exceptions.ReadTimeout("HTTPSConnectionPool(host='h', port=443): Read timed out. (read timeout=60)")
+
+
+# ---------------------------------------------------------------- requests as sent
+
+def test_token_user_agent_and_api_version(rsps, make_client):
+    rsps.get(ARM + VAULT, json={'name': 'TestBkpVault'}, match=[matchers.query_param_matcher(API)])
+    client = make_client()
+    assert client.json_or_raise(client.get(VAULT), 'Get vault') == {'name': 'TestBkpVault'}
+    sent = rsps.calls[0].request
+    assert sent.headers['Authorization'] == f'Bearer {SENTINEL_TOKEN}-1'
+    assert re.fullmatch(r'azure_backup\.dataprotection/\d+\.\d+\.\d+ ansible/\S+', sent.headers['User-Agent'])
+    assert client.credential.scopes == [TEST_CLOUD.arm_scope]
+    assert client.request_count == 1
+
+
+def test_a_fresh_token_each_request(rsps, make_client):
+    rsps.get(ARM + VAULT, json={})
+    rsps.get(ARM + VAULT, json={})
+    client = make_client()
+    client.get(VAULT)
+    client.get(VAULT)
+    assert [c.request.headers['Authorization'][-2:] for c in rsps.calls] == ['-1', '-2']
+
+
+def test_existing_api_version_is_kept_and_scope_can_change(rsps, make_client):
+    url = 'https://vault.example.test/keyvaults/kv/secrets/pg?api-version=7.4'
+    rsps.get(url, json={}, match=[matchers.query_param_matcher({'api-version': '7.4'})])
+    rsps.put(ARM + BI, json={}, match=[matchers.query_param_matcher({'api-version': '2021-07-01'})])
+    client = make_client()
+    client.get(url, scope=TEST_CLOUD.keyvault_scope)
+    client.put(BI, {'a': 1}, params={'api-version': '2021-07-01'})
+    assert client.credential.scopes == [TEST_CLOUD.keyvault_scope, TEST_CLOUD.arm_scope]
+    assert json.loads(rsps.calls[1].request.body) == {'a': 1}
+
+
+def test_api_version_option(rsps, make_client):
+    rsps.get(ARM + VAULT, json={}, match=[matchers.query_param_matcher({'api-version': '2021-07-01'})])
+    make_client(api_version='2021-07-01').get(VAULT)
+
+
+def test_ratelimit_headers_are_kept_for_debugging(rsps, make_client):
+    rsps.get(ARM + VAULT, json={}, headers={'x-ms-ratelimit-remaining-subscription-reads': '11999'})
+    client = make_client()
+    client.get(VAULT)
+    assert client.ratelimit_remaining == {'x-ms-ratelimit-remaining-subscription-reads': '11999'}
+
+
+@pytest.mark.parametrize('url', ['backupVaults/x', 'http://insecure.example.test/x'])
+def test_invalid_urls(make_client, url):
+    with pytest.raises(DataProtectionError, match='InvalidUrl'):
+        make_client().get(url)
+
+
+# ---------------------------------------------------------------- retries
+
+def test_429_retry_after_honoured(rsps, make_client):
+    rsps.get(ARM + VAULT, status=429, json=THROTTLED, headers={'Retry-After': '7'})
+    rsps.get(ARM + VAULT, json={'ok': True})
+    client = make_client()
+    assert client.get(VAULT).json() == {'ok': True}
+    assert client.slept == [7.0]
+    assert client.request_count == 2
+    assert client.warnings == [f'GET {ARM}{VAULT}: HTTP 429; retrying in 7.0s (retry 1 of 6)']
+
+
+def test_retry_after_is_capped(rsps, make_client):
+    rsps.get(ARM + VAULT, status=429, headers={'Retry-After': '3600'})
+    rsps.get(ARM + VAULT, json={})
+    client = make_client(max_retry_after=20)
+    client.get(VAULT)
+    assert client.slept == [20]
+
+
+@pytest.mark.parametrize('headers, expected', [
+    ({'Retry-After': '12'}, 12.0),
+    ({'Retry-After': '1.5'}, 1.5),
+    ({'Retry-After': 'Thu, 01 Jan 2026 00:00:30 GMT'}, 30.0),
+    ({'Retry-After': 'Thu, 01 Jan 2026 00:00:00 GMT'}, 0.0),
+    ({'retry-after-ms': '250', 'Retry-After': '9'}, 0.25),
+    ({'Retry-After': 'soon'}, None),
+    ({}, None),
+])
+def test_parse_retry_after(headers, expected):
+    assert _arm_client.parse_retry_after(headers, now=1767225600.0) == expected  # 2026-01-01T00:00:00Z
+
+
+def test_5xx_on_get_retried_with_jittered_backoff(rsps, make_client):
+    rsps.get(ARM + VAULT, status=503, json=INTERNAL)
+    rsps.get(ARM + VAULT, status=500, json=INTERNAL)
+    rsps.get(ARM + VAULT, status=502)
+    rsps.get(ARM + VAULT, json={'ok': 1})
+    client = make_client()
+    assert client.get(VAULT).json() == {'ok': 1}
+    assert client.slept == [0.75, 1.5, 3.0]  # ceilings 1, 2, 4 s with random() = 0.5
+    assert client.request_count == 4 and len(client.warnings) == 3
+
+
+def test_retries_are_bounded(rsps, make_client):
+    for _ in range(3):
+        rsps.get(ARM + VAULT, status=500, json=INTERNAL, headers=IDS)
+    client = make_client(max_retries=2)
+    response = client.get(VAULT)
+    assert response.status_code == 500 and client.request_count == 3
+    with pytest.raises(DataProtectionError) as info:
+        client.json_or_raise(response, 'Get vault')
+    assert info.value.code == 'InternalServerError' and info.value.request_id == 'req-1'
+
+
+def test_put_and_delete_are_retried(rsps, make_client):
+    rsps.put(ARM + BI, status=503)
+    rsps.put(ARM + BI, json={})
+    rsps.delete(ARM + BI, body=read_timeout())
+    rsps.delete(ARM + BI, status=204)
+    client = make_client()
+    assert client.put(BI, {}).status_code == 200
+    assert client.delete(BI).status_code == 204
+    assert client.request_count == 4
+
+
+def test_connection_errors_on_get_retried_then_reported(rsps, make_client):
+    for _ in range(3):
+        rsps.get(ARM + VAULT, body=refused())
+    client = make_client(max_retries=2)
+    with pytest.raises(DataProtectionError) as info:
+        client.get(VAULT)
+    assert info.value.code == 'ConnectionFailed'
+    assert str(info.value).startswith(f'GET {ARM}{VAULT}: ConnectionFailed: Connection refused (after 3 attempts).')
+    assert 'HTTPS_PROXY' in str(info.value)
+
+
+def test_tls_errors_are_not_retried(rsps, make_client):
+    rsps.get(ARM + VAULT, body=requests.exceptions.SSLError(
+        "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate in certificate chain"))
+    client = make_client()
+    with pytest.raises(DataProtectionError) as info:
+        client.get(VAULT)
+    assert info.value.code == 'TLSVerificationFailed' and client.request_count == 1
+    assert 'REQUESTS_CA_BUNDLE=path/to/ca.pem' in str(info.value)
+
+
+# ---------------------------------------------------------------- POST: never a blind re-send
+
+def test_post_5xx_is_not_resent(rsps, make_client):
+    rsps.post(ARM + BI + '/restore', status=500, json=INTERNAL, headers=IDS)
+    client = make_client()
+    with pytest.raises(DataProtectionError) as info:
+        client.post(BI + '/restore', {'objectType': 'AzureBackupRecoveryPointBasedRestoreRequest'})
+    err = info.value
+    assert err.code == OUTCOME_UNKNOWN and err.outcome_unknown
+    assert err.status == 500 and err.request_id == 'req-1' and err.correlation_id == 'corr-1'
+    assert 'may or may not have been processed' in err.message and 'InternalServerError' in err.message
+    assert client.request_count == 1 and client.slept == []
+
+
+@pytest.mark.parametrize('failure', [read_timeout, dropped])
+def test_post_failure_after_sending_is_not_resent(rsps, make_client, failure):
+    rsps.post(ARM + BI + '/restore', body=failure())
+    client = make_client()
+    with pytest.raises(DataProtectionError) as info:
+        client.post(BI + '/restore', {})
+    assert info.value.code == OUTCOME_UNKNOWN and client.request_count == 1
+    assert 'dataprotection_job_info' in str(info.value)
+
+
+def test_post_429_is_resent(rsps, make_client):
+    rsps.post(ARM + BI + '/restore', status=429, json=THROTTLED, headers={'Retry-After': '2'})
+    rsps.post(ARM + BI + '/restore', status=202, headers={'Retry-After': '10'})
+    client = make_client()
+    assert client.post(BI + '/restore', {}).status_code == 202
+    assert client.slept == [2.0] and client.request_count == 2
+
+
+def test_post_connection_refused_is_resent(rsps, make_client):
+    rsps.post(ARM + BI + '/restore', body=refused())
+    rsps.post(ARM + BI + '/restore', body=requests.exceptions.ConnectTimeout('connect timeout=10'))
+    rsps.post(ARM + BI + '/restore', status=202)
+    client = make_client()
+    assert client.post(BI + '/restore', {}).status_code == 202
+    assert client.request_count == 3 and len(client.slept) == 2
+
+
+def test_post_4xx_is_returned_for_the_caller(rsps, make_client):
+    rsps.post(ARM + BI + '/validateRestore', status=400, json={'error': {'code': 'UserErrorDBNotFound', 'message': 'x'}})
+    client = make_client()
+    response = client.post(BI + '/validateRestore', {})
+    assert response.status_code == 400 and client.request_count == 1
+
+
+# ---------------------------------------------------------------- 401
+
+def test_401_gets_one_new_token(rsps, make_client):
+    rsps.get(ARM + VAULT, status=401, json={'error': {'code': 'ExpiredAuthenticationToken', 'message': 'expired'}})
+    rsps.get(ARM + VAULT, json={'ok': 1})
+    client = make_client()
+    assert client.get(VAULT).json() == {'ok': 1}
+    assert [c.request.headers['Authorization'][-2:] for c in rsps.calls] == ['-1', '-2']
+
+
+def test_401_twice_fails_clearly(rsps, make_client):
+    for _ in range(2):
+        rsps.post(ARM + BI + '/restore', status=401,
+                  json={'error': {'code': 'InvalidAuthenticationToken', 'message': 'The access token is invalid.'}})
+    client = make_client()
+    response = client.post(BI + '/restore', {})
+    with pytest.raises(DataProtectionError) as info:
+        client.json_or_raise(response, 'Trigger restore')
+    assert info.value.code == 'InvalidAuthenticationToken' and client.request_count == 2
+    assert 'Check the credentials' in str(info.value)
+
+
+# ---------------------------------------------------------------- json_or_raise
+
+@pytest.mark.parametrize('kwargs, expected', [({'status': 204}, {}), ({'status': 200, 'body': ''}, {})])
+def test_json_or_raise_empty(rsps, make_client, kwargs, expected):
+    rsps.get(ARM + VAULT, **kwargs)
+    client = make_client()
+    assert client.json_or_raise(client.get(VAULT), 'Get vault') == expected
+
+
+def test_json_or_raise_not_json(rsps, make_client):
+    rsps.get(ARM + VAULT, body='<html>', headers=IDS)
+    client = make_client()
+    with pytest.raises(DataProtectionError, match='Get vault: InvalidResponse: .*not JSON.*req-1'):
+        client.json_or_raise(client.get(VAULT), 'Get vault')
+
+
+# ---------------------------------------------------------------- paging
+
+def page_url(number):
+    return f'{ARM}{BI}/recoveryPoints?api-version=2024-04-01&$skipToken=page{number}'
+
+
+def test_paging_follows_next_link_verbatim_and_lazily(rsps, make_client):
+    rsps.get(ARM + BI + '/recoveryPoints', json={'value': [{'n': 1}, {'n': 2}], 'nextLink': page_url(2)},
+             match=[matchers.query_param_matcher({'api-version': '2024-04-01', '$filter': "startDate eq 'x'"})])
+    rsps.get(page_url(2), json={'value': [], 'nextLink': page_url(3)},
+             match=[matchers.query_param_matcher({'api-version': '2024-04-01', '$skipToken': 'page2'})])
+    rsps.get(page_url(3), json={'value': [{'n': 3}]},
+             match=[matchers.query_param_matcher({'api-version': '2024-04-01', '$skipToken': 'page3'})])
+    client = make_client()
+    items = client.iter_pages(BI + '/recoveryPoints', params={'$filter': "startDate eq 'x'"})
+    assert next(items) == {'n': 1} and client.request_count == 1  # nothing fetched ahead
+    assert list(items) == [{'n': 2}, {'n': 3}]
+    assert client.request_count == 3
+
+
+def test_paging_holds_one_page_at_a_time(rsps, make_client, monkeypatch):
+    pages = 100
+
+    def answer(request):
+        number = int(re.search(r'page(\d+)', request.url).group(1)) if 'skipToken' in request.url else 1
+        body = {'value': [{'page': number, 'i': i} for i in range(3)]}
+        if number < pages:
+            body['nextLink'] = page_url(number + 1)
+        return 200, {}, json.dumps(body)
+
+    rsps.add_callback('GET', re.compile(re.escape(ARM + BI + '/recoveryPoints') + '.*'), callback=answer)
+    client = make_client()
+
+    class Page(dict):
+        """A page that can be watched with a weak reference."""
+
+    alive = []
+    original = client.json_or_raise
+
+    def watched(response, what):
+        assert all(ref() is None for ref in alive)  # the previous page is released before the next is read
+        page = Page(original(response, what))
+        page['value'] = PageItems(page['value'])
+        alive.append(weakref.ref(page['value']))
+        return page
+
+    class PageItems(list):
+        pass
+
+    monkeypatch.setattr(client, 'json_or_raise', watched)
+    count = 0
+    for item in client.iter_pages(BI + '/recoveryPoints'):
+        count += 1  # CPython frees a page list as soon as nothing references it: no gc.collect() needed
+        assert sum(1 for ref in alive if ref() is not None) <= 1
+        assert len(alive) == item['page']  # pages are fetched as the items are consumed, not ahead
+    assert count == 3 * pages and client.request_count == pages
+
+
+def test_paging_stops_on_a_repeated_next_link(rsps, make_client):
+    rsps.get(page_url(1), json={'value': [{'n': 1}], 'nextLink': page_url(1)})
+    with pytest.raises(DataProtectionError, match='same nextLink'):
+        list(make_client().iter_pages(page_url(1)))
+
+
+def test_paging_error_raises(rsps, make_client):
+    rsps.get(ARM + VAULT + '/backupJobs', status=404, json={'error': {'code': 'ResourceNotFound', 'message': 'gone'}})
+    with pytest.raises(DataProtectionError, match=r'List https://management.example.test/subscriptions/.*ResourceNotFound'):
+        list(make_client().iter_pages(VAULT + '/backupJobs'))
+
+
+# ---------------------------------------------------------------- nothing secret leaks
+
+def test_no_token_or_query_in_any_warning_or_error(rsps, make_client):
+    secret_query = ARM + VAULT + '?api-version=2024-04-01&sig=' + SENTINEL_TOKEN
+    rsps.get(secret_query, status=429, headers={'Retry-After': '1'})
+    rsps.get(secret_query, status=401)
+    rsps.get(secret_query, status=503)
+    rsps.get(secret_query, body=refused())
+    rsps.get(secret_query, body=read_timeout())
+    rsps.post(secret_query, body=dropped())
+    client = make_client(max_retries=3, credential=FakeCredential(token=SENTINEL_TOKEN))
+    texts = []
+    for call in (lambda: client.get(secret_query), lambda: client.post(secret_query, {})):
+        with pytest.raises(DataProtectionError) as info:
+            call()
+        texts += [str(info.value), repr(info.value.as_dict()), repr(info.value.fail_kwargs())]
+    texts += client.warnings
+    assert len(client.warnings) == 4
+    for text in texts:
+        assert SENTINEL_TOKEN not in text and 'sig=' not in text and 'Bearer' not in text
