@@ -21,15 +21,17 @@ VENV ?= $(CURDIR)/.venv
 CACHE := $(CURDIR)/.cache
 COLLECTIONS := $(CACHE)/collections
 INSTALLED := $(COLLECTIONS)/ansible_collections/azure_backup/dataprotection
-SANITY_COPY := $(CACHE)/sanity/ansible_collections/azure_backup/dataprotection
+CHECK_COPY := $(CACHE)/check/ansible_collections/azure_backup/dataprotection
 TEST_HOME := $(CACHE)/home
 EMULATOR_STATE ?= $(CURDIR)/.emulator
 
 # Extra arguments, e.g. make sanity SANITY_ARGS='--test pep8'  /  make unit PYTEST_ARGS='-k ids'
+# MOLECULE_SCENARIOS: scenario names to run (default: every extensions/molecule/*/molecule.yml)
 SANITY_ARGS ?=
 PYTEST_ARGS ?=
 LINT_ARGS ?=
 MOLECULE_ARGS ?=
+MOLECULE_SCENARIOS ?=
 EMULATOR_ARGS ?=
 
 VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
@@ -38,6 +40,7 @@ TARBALL := dist/azure_backup-dataprotection-$(VERSION).tar.gz
 VENV_STAMP := $(VENV)/.requirements.stamp
 REQUIREMENTS := requirements.txt tests/requirements-dev.txt $(wildcard tests/emulator/pyproject.toml)
 INSTALL_STAMP := $(CACHE)/installed.stamp
+CHECK_STAMP := $(CACHE)/check.stamp
 HOME_STAMP := $(TEST_HOME)/.bootstrap.stamp
 
 # Collection sources: every file the build may pick up. The list itself is kept in a file that
@@ -60,7 +63,7 @@ PYVER = $$($(VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:
 # tarball's and `ansible_collections.azure_backup.dataprotection` resolves to .cache/collections. Options as
 # `ansible-test units` sets them. DP_REPO_ROOT tells tests where the source tree is (for files that do not ship,
 # e.g. emulator worlds). Exit status 5 (no tests collected) counts as "nothing to test yet".
-PYTEST = cd $(INSTALLED) && DP_REPO_ROOT=$(CURDIR) PYTHONPATH=$(COLLECTIONS) pytest -p no:cacheprovider \
+PYTEST = cd $(INSTALLED) && DP_REPO_ROOT=$(CURDIR) PYTHONPATH=$(COLLECTIONS) PYTHONDONTWRITEBYTECODE=1 pytest -p no:cacheprovider \
 	--rootdir $(INSTALLED) --confcutdir $(INSTALLED) --strict-markers -o xfail_strict=true
 
 TEST_GATES := venv build install changelog-lint ee-check unit docs-lint lint sanity integration molecule
@@ -75,18 +78,18 @@ help:
 	@echo '  make venv            .venv from requirements.txt + tests/requirements-dev.txt (+ tests/emulator)'
 	@echo '  make build           ansible-galaxy collection build -> $(TARBALL)'
 	@echo '  make install         install the tarball into .cache/collections (what every gate below uses)'
-	@echo '  make unit            pytest tests/unit'
+	@echo '  make unit            pytest tests/unit, run inside the installed collection'
 	@echo '  make sanity          ansible-test sanity --local on a copy of the installed collection'
 	@echo '  make lint            ansible-lint (production profile, .config/ansible-lint.yml)'
-	@echo '  make docs-lint       antsibull-docs lint-collection-docs --plugin-docs on the installed collection'
+	@echo '  make docs-lint       antsibull-docs lint-collection-docs --plugin-docs on a copy of the installed collection'
 	@echo '  make changelog-lint  antsibull-changelog lint'
 	@echo '  make ee-check        ansible-builder introspect --sanitize on the installed collection'
-	@echo '  make integration     pytest tests/integration (against the emulator)'
+	@echo '  make integration     pytest tests/emulator/tests, then tests/integration inside the installed collection'
 	@echo '  make molecule        molecule test for each extensions/molecule/<scenario>'
 	@echo '  make bench           scripts/bench.py (prints figures; not a test)'
 	@echo '  make emulator-start  dpemulator start --state $(EMULATOR_STATE)   (emulator-stop to stop it)'
-	@echo '  make clean           remove dist/, .cache/ (installed collection, ansible-test venvs), tests/output/'
-	@echo '  make distclean       clean + remove .venv'
+	@echo '  make clean           remove dist/, tests/output/ and .cache/ except the ansible-test venvs'
+	@echo '  make distclean       clean + remove .venv and all of .cache/'
 
 # ---------------------------------------------------------------------------- environment and package
 
@@ -115,6 +118,16 @@ $(INSTALL_STAMP): $(TARBALL)
 	ansible-galaxy collection install --offline --no-deps --force -p $(COLLECTIONS) $(TARBALL)
 	touch $@
 
+# The copy that ansible-test and antsibull-docs check: exactly the installed tarball content at
+# ansible_collections/<ns>/<name>, in a git repository of its own. Both tools list files through the
+# enclosing git repository, and this repository ignores .cache/: without its own repo they would see
+# no files at all (and pass).
+$(CHECK_STAMP): $(INSTALL_STAMP)
+	rm -rf $(CACHE)/check && mkdir -p $(dir $(CHECK_COPY))
+	cp -a $(INSTALLED) $(CHECK_COPY)
+	git -C $(CHECK_COPY) init -q && printf '%s\n' tests/output/ __pycache__/ '*.pyc' >> $(CHECK_COPY)/.git/info/exclude
+	touch $@
+
 $(HOME_STAMP): $(VENV_STAMP) scripts/bootstrap.sh scripts/get_pip_offline.py
 	scripts/bootstrap.sh ansible-test-home $(VENV) $(TEST_HOME)
 	touch $@
@@ -127,7 +140,9 @@ changelog-lint: $(VENV_STAMP)
 
 ee-check: $(INSTALL_STAMP)
 	ansible-builder introspect --sanitize $(COLLECTIONS) | tee $(CACHE)/ee-introspect.txt
-	@# every runtime requirement must reach an execution environment build
+	@# the EE gets exactly the runtime requirements (requirements.txt), and all of them reach the introspection
+	@if ! diff <(sed -e 's/#.*//' -e '/^\s*$$/d' requirements.txt | sort) <(sed -e 's/#.*//' -e '/^\s*$$/d' meta/ee-requirements.txt | sort); then \
+		echo "ee-check: requirements.txt and meta/ee-requirements.txt differ" >&2; exit 1; fi
 	@for req in $$(sed -e 's/#.*//' meta/ee-requirements.txt); do \
 		grep -qF -- "$$req" $(CACHE)/ee-introspect.txt || { echo "ee-check: $$req missing from the introspection" >&2; exit 1; }; \
 	done; echo "ee-check: ok"
@@ -136,21 +151,15 @@ unit: $(INSTALL_STAMP)
 	@($(PYTEST) $(PYTEST_ARGS) tests/unit) || rc=$$?; \
 	if [ "$${rc:-0}" = 5 ]; then echo "unit: no unit tests collected"; elif [ "$${rc:-0}" != 0 ]; then exit $$rc; fi
 
-docs-lint: $(INSTALL_STAMP)
-	antsibull-docs lint-collection-docs --plugin-docs $(INSTALLED)
+docs-lint: $(CHECK_STAMP)
+	antsibull-docs lint-collection-docs --plugin-docs $(CHECK_COPY)
 
 lint: $(INSTALL_STAMP)
 	ansible-lint $(LINT_ARGS)
 
-sanity: $(INSTALL_STAMP) $(HOME_STAMP)
-	@# ansible-test needs the collection at ansible_collections/<ns>/<name>; a copy of the installed
-	@# tarball content checks exactly what ships (and leaves tests/output out of the installed copy).
-	rm -rf $(CACHE)/sanity && mkdir -p $(dir $(SANITY_COPY))
-	cp -a $(INSTALLED) $(SANITY_COPY)
-	@# ansible-test lists files through the nearest enclosing git repository (this repo would hide
-	@# the whole .cache/ tree as ignored), so the copy gets its own, with tests/output excluded.
-	git -C $(SANITY_COPY) init -q && echo 'tests/output/' >> $(SANITY_COPY)/.git/info/exclude
-	cd $(SANITY_COPY) && HOME=$(TEST_HOME) ansible-test sanity --local --python $(PYVER) --color no $(SANITY_ARGS)
+sanity: $(CHECK_STAMP) $(HOME_STAMP)
+	rm -rf $(CHECK_COPY)/tests/output
+	cd $(CHECK_COPY) && HOME=$(TEST_HOME) ansible-test sanity --local --python $(PYVER) --color no $(SANITY_ARGS)
 
 integration: $(INSTALL_STAMP)
 	@# the emulator's own tests first (tests/emulator/tests, run from its package directory)
@@ -163,7 +172,9 @@ integration: $(INSTALL_STAMP)
 	if [ "$${rc:-0}" = 5 ]; then echo "integration: no integration tests collected"; elif [ "$${rc:-0}" != 0 ]; then exit $$rc; fi
 
 molecule: $(INSTALL_STAMP)
-	@scenarios=$$(for f in extensions/molecule/*/molecule.yml; do [ -f "$$f" ] && basename "$$(dirname "$$f")"; done || true); \
+	@scenarios="$(MOLECULE_SCENARIOS)"; \
+	if [ -z "$$scenarios" ]; then \
+		scenarios=$$(for f in extensions/molecule/*/molecule.yml; do [ -f "$$f" ] && basename "$$(dirname "$$f")"; done || true); fi; \
 	if [ -z "$$scenarios" ]; then echo "molecule: no scenarios under extensions/molecule yet"; exit 0; fi; \
 	for s in $$scenarios; do \
 		echo "molecule: scenario $$s"; \
@@ -184,7 +195,7 @@ test:
 # ---------------------------------------------------------------------------- demo, bench, emulator
 
 demo: $(INSTALL_STAMP)
-	@if [ -x scripts/demo.sh ] || [ -f scripts/demo.sh ]; then bash scripts/demo.sh; \
+	@if [ -f scripts/demo.sh ]; then bash scripts/demo.sh; \
 	else echo "demo: scripts/demo.sh does not exist yet" >&2; exit 1; fi
 
 bench: $(INSTALL_STAMP)
@@ -202,8 +213,10 @@ emulator-stop: $(VENV_STAMP)
 # ---------------------------------------------------------------------------- cleaning
 
 clean:
-	rm -rf dist $(CACHE) tests/output .pytest_cache .ansible
-	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+	@# keeps .cache/home (ansible-test's sanity venvs, slow to rebuild) and .venv: see distclean
+	rm -rf dist tests/output .pytest_cache .ansible
+	find $(CACHE) -mindepth 1 -maxdepth 1 ! -name home -exec rm -rf {} + 2>/dev/null || true
+	find . \( -path ./.venv -o -path ./.git -o -path ./.cache \) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV) .bench
+	rm -rf $(VENV) $(CACHE) .bench

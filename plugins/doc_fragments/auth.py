@@ -56,7 +56,7 @@ options:
   ad_user:
     description:
       - User name for username and password sign-in (no multi-factor authentication possible).
-      - Can also be set with the E(AZURE_AD_USER) or E(AZURE_USERNAME) environment variables.
+      - Can also be set with the E(AZURE_AD_USER) environment variable.
     type: str
   password:
     description:

@@ -50,7 +50,7 @@ ENV_VARS = {
     'client_id': ['AZURE_CLIENT_ID'],
     'secret': ['AZURE_SECRET', 'AZURE_CLIENT_SECRET'],
     'tenant': ['AZURE_TENANT', 'AZURE_TENANT_ID'],
-    'ad_user': ['AZURE_AD_USER', 'AZURE_USERNAME'],
+    'ad_user': ['AZURE_AD_USER'],  # not AZURE_USERNAME: azure-identity's shared token cache uses it alone
     'password': ['AZURE_PASSWORD'],
     'cloud_environment': ['AZURE_CLOUD_ENVIRONMENT'],
     'cert_validation_mode': ['AZURE_CERT_VALIDATION_MODE'],

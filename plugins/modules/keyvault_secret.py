@@ -216,24 +216,23 @@ msg:
   sample: Secret targetossserver-restore created.
 '''
 
-import datetime
 import re
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _arm_client
-from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import (
-    DataProtectionError, error_from_response,
-)
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import DataProtectionError
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._ids import parse_secret_uri
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._keyvault import (
+    SecretStore, iso_time, keyvault_scope,
+)
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._module import DataProtectionModule
 
-KEYVAULT_API_VERSION = '7.4'
 HIDDEN = '<hidden>'
 HIDDEN_CHANGED = '<hidden: changed>'
-DEFAULT_KEYVAULT_SCOPE = 'https://vault.azure.net/.default'
 _SECRET_NAME = re.compile(r'^[0-9A-Za-z-]{1,127}$')
-# Values that DbConnectionStringBuilder would quote: separators, quotes, surrounding spaces, control characters.
-_NEEDS_QUOTES = re.compile(r'[;"\'\x00-\x1f]|^\s|\s$')
+# Values that are quoted in the connection string: separators (';', '='), quotes, surrounding spaces and control
+# characters. Quoting '=' is not strictly needed for ADO.NET but is always safe and keeps naive parsers right.
+_NEEDS_QUOTES = re.compile(r'[;="\'\x00-\x1f]|^\s|\s$')
 
 
 # ---------------------------------------------------------------- pure helpers (unit tested)
@@ -261,27 +260,6 @@ def build_connection_string(connection):
     return ''.join(f'{key}={quote_connection_value(value)};' for key, value in parts)
 
 
-def keyvault_scope(cloud, vault_base_url):
-    """The token scope for Key Vault: the cloud's audience, else one derived from a vault host name."""
-    scope = getattr(cloud, 'keyvault_scope', None)
-    if scope:
-        return scope
-    host = urlsplit(vault_base_url).hostname or ''
-    labels = host.split('.')
-    if len(labels) > 2 and not host.replace('.', '').isdigit():
-        return 'https://' + '.'.join(labels[1:]) + '/.default'
-    return DEFAULT_KEYVAULT_SCOPE
-
-
-def _iso(epoch):
-    if epoch in (None, ''):
-        return None
-    try:
-        return datetime.datetime.fromtimestamp(int(epoch), tz=datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
 def secret_metadata(bundle, vault_base_url, name):
     """The returned `secret` dict from a SecretBundle (never the value)."""
     bundle = bundle or {}
@@ -299,8 +277,8 @@ def secret_metadata(bundle, vault_base_url, name):
         'vault_uri': vault_base_url,
         'content_type': bundle.get('contentType'),
         'enabled': attributes.get('enabled'),
-        'created': _iso(attributes.get('created')),
-        'updated': _iso(attributes.get('updated')),
+        'created': iso_time(attributes.get('created')),
+        'updated': iso_time(attributes.get('updated')),
         'tags': bundle.get('tags') or {},
     }
 
@@ -317,98 +295,6 @@ def diff_view(bundle, value_marker):
         'enabled': (bundle.get('attributes') or {}).get('enabled'),
         'tags': bundle.get('tags') or {},
     }
-
-
-def forbidden_advice(inner_code, vault_base_url, action):
-    """What to grant when Key Vault answers 403 (inner codes: ForbiddenByRbac, AccessDenied/ForbiddenByPolicy,
-    ForbiddenByFirewall, ForbiddenByConnection)."""
-    code = (inner_code or '').lower()
-    verb = {'read': 'get', 'write': 'set', 'delete': 'delete'}[action]
-    rbac = (f"The key vault uses Azure RBAC: grant the identity that runs Ansible 'Key Vault Secrets Officer' "
-            f"(or 'Key Vault Secrets User' to read only) on the key vault {vault_base_url}; Owner and Contributor do "
-            f"not include secret access. New role assignments can take a few minutes to apply.")
-    policy = (f"The key vault uses access policies: add an access policy for the identity that runs Ansible with "
-              f"secret permissions get, list and set (delete for state=absent) on {vault_base_url}; this request "
-              f"needed '{verb}'.")
-    if 'disabled' in code:
-        return [f'The secret is disabled: enable it in the key vault {vault_base_url} (az keyvault secret set-attributes '
-                f'--enabled true) or use another secret name.']
-    if 'firewall' in code or 'connection' in code:
-        return [f'The key vault firewall blocks this host: allow its public IP address or run Ansible from a network '
-                f'the key vault accepts ({vault_base_url}).']
-    if 'rbac' in code:
-        return [rbac]
-    if code in ('accessdenied', 'forbiddenbypolicy'):
-        return [policy]
-    return [rbac + ' ' + policy]
-
-
-def _inner_code(response):
-    try:
-        payload = response.json()
-    except ValueError:
-        return None
-    error = payload.get('error') if isinstance(payload, dict) else None
-    if not isinstance(error, dict):
-        return None
-    inner = error.get('innererror') or error.get('innerError') or {}
-    return inner.get('code') if isinstance(inner, dict) else None
-
-
-# ---------------------------------------------------------------- Key Vault data plane
-
-class SecretStore:
-    """The few Key Vault secret calls this module makes, over an ArmClient with the Key Vault token scope."""
-
-    def __init__(self, client, vault_base_url, name, scope):
-        self.client = client
-        self.vault = vault_base_url
-        self.name = name
-        self.scope = scope
-        self.url = f'{vault_base_url}/secrets/{quote(name)}'
-
-    def _params(self):
-        return {'api-version': KEYVAULT_API_VERSION}
-
-    def _raise(self, what, response, action):
-        err = error_from_response(what, response)
-        if response.status_code == 403:
-            err.recommended_actions = forbidden_advice(_inner_code(response), self.vault, action)
-        elif response.status_code == 409 and 'deleted' in (err.code or '').lower() + (err.message or '').lower():
-            err.recommended_actions = [
-                f'The secret {self.name} was deleted and is still recoverable (soft delete): recover it '
-                f'(az keyvault secret recover) or purge it (az keyvault secret purge), then run the task again.']
-        raise err
-
-    def get(self):
-        """The current SecretBundle (with its value), or None when the secret does not exist."""
-        response = self.client.get(self.url, params=self._params(), scope=self.scope)
-        if response.status_code == 404:
-            return None
-        if not 200 <= response.status_code < 300:
-            self._raise(f'Could not read secret {self.name}', response, 'read')
-        return self.client.json_or_raise(response, f'Could not read secret {self.name}')
-
-    def set(self, value, content_type=None, tags=None):
-        body = {'value': value}
-        if content_type is not None:
-            body['contentType'] = content_type
-        if tags is not None:
-            body['tags'] = tags
-        what = f'Could not write secret {self.name}'
-        response = self.client.put(self.url, body, params=self._params(), scope=self.scope)
-        if not 200 <= response.status_code < 300:
-            self._raise(what, response, 'write')
-        return self.client.json_or_raise(response, what)
-
-    def delete(self):
-        what = f'Could not delete secret {self.name}'
-        response = self.client.delete(self.url, params=self._params(), scope=self.scope)
-        if response.status_code == 404:
-            return False
-        if not 200 <= response.status_code < 300:
-            self._raise(what, response, 'delete')
-        return True
 
 
 def _strip_value(bundle):

@@ -82,7 +82,8 @@ EXAMPLES = r'''
   azure_backup.dataprotection.pg_recovery_point_info:
     vault_name: TestBkpVault
     resource_group: testBkpVaultRG
-    datasource_id: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/sourcerg/providers/Microsoft.DBforPostgreSQL/servers/testpostgresql/databases/empdb11
+    datasource_id: "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/sourcerg/providers/Microsoft.DBforPostgreSQL/servers/\
+      testpostgresql/databases/empdb11"
     select: latest
   register: latest
 
@@ -133,7 +134,8 @@ backup_instance:
       description: ARM id of the backup instance.
       type: str
       returned: always
-      sample: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/testBkpVaultRG/providers/Microsoft.DataProtection/backupVaults/TestBkpVault/backupInstances/testpostgresql-empdb11-957d23b1-c679-4c94-ade6-c4d34635e149
+      sample: "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/testBkpVaultRG/providers/Microsoft.DataProtection/backupVaults/\
+        TestBkpVault/backupInstances/testpostgresql-empdb11-957d23b1-c679-4c94-ade6-c4d34635e149"
     name:
       description: Name of the backup instance.
       type: str
@@ -148,7 +150,8 @@ backup_instance:
       description: ARM id of the protected database or flexible server.
       type: str
       returned: always
-      sample: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/sourcerg/providers/Microsoft.DBforPostgreSQL/servers/testpostgresql/databases/empdb11
+      sample: "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/sourcerg/providers/Microsoft.DBforPostgreSQL/servers/testpostgresql/\
+        databases/empdb11"
     datasource_type:
       description: Datasource type.
       type: str
@@ -188,7 +191,8 @@ backup_instance:
       description: ARM id of the backup policy.
       type: str
       returned: always
-      sample: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/testBkpVaultRG/providers/Microsoft.DataProtection/backupVaults/TestBkpVault/backupPolicies/osspol3
+      sample: "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/testBkpVaultRG/providers/Microsoft.DataProtection/backupVaults/\
+        TestBkpVault/backupPolicies/osspol3"
 recovery_points:
   description:
     - The matching recovery points, in the order the service lists them; with O(select=latest) or
@@ -201,7 +205,8 @@ recovery_points:
       description: ARM id of the recovery point.
       type: str
       returned: always
-      sample: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/testBkpVaultRG/providers/Microsoft.DataProtection/backupVaults/TestBkpVault/backupInstances/testpostgresql-empdb11-957d23b1-c679-4c94-ade6-c4d34635e149/recoveryPoints/eb006fde78cb47198be5a320fbe45e9b
+      sample: "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/testBkpVaultRG/providers/Microsoft.DataProtection/backupVaults/\
+        TestBkpVault/backupInstances/testpostgresql-empdb11-957d23b1-c679-4c94-ade6-c4d34635e149/recoveryPoints/eb006fde78cb47198be5a320fbe45e9b"
     name:
       description: Resource name of the recovery point.
       type: str

@@ -91,14 +91,16 @@ request:
     objectType: AzureBackupRecoveryPointBasedRestoreRequest
     recoveryPointId: eb006fde78cb47198be5a320fbe45e9b
     sourceDataStoreType: VaultStore
-    sourceResourceId: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/sourcerg/providers/Microsoft.DBforPostgreSQL/servers/testpostgresql/databases/empdb11
+    sourceResourceId: "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/sourcerg/providers/\
+      Microsoft.DBforPostgreSQL/servers/testpostgresql/databases/empdb11"
     restoreTargetInfo:
       objectType: RestoreTargetInfo
       recoveryOption: FailIfExists
       restoreLocation: westus
       datasourceInfo:
         objectType: Datasource
-        resourceID: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/targetrg/providers/Microsoft.DBforPostgreSQL/servers/targetossserver/databases/emprestored21
+        resourceID: "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/targetrg/providers/\
+          Microsoft.DBforPostgreSQL/servers/targetossserver/databases/emprestored21"
         resourceName: emprestored21
         resourceType: Microsoft.DBforPostgreSQL/servers/databases
         datasourceType: Microsoft.DBforPostgreSQL/servers/databases
@@ -106,7 +108,8 @@ request:
         resourceLocation: westus
       datasourceSetInfo:
         objectType: DatasourceSet
-        resourceID: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/targetrg/providers/Microsoft.DBforPostgreSQL/servers/targetossserver
+        resourceID: "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/targetrg/providers/\
+          Microsoft.DBforPostgreSQL/servers/targetossserver"
         resourceName: targetossserver
         resourceType: Microsoft.DBforPostgreSQL/servers
         datasourceType: Microsoft.DBforPostgreSQL/servers/databases
@@ -128,7 +131,8 @@ backup_instance:
   type: dict
   sample:
     name: testpostgresql-empdb11-957d23b1-c679-4c94-ade6-c4d34635e149
-    datasource_id: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/sourcerg/providers/Microsoft.DBforPostgreSQL/servers/testpostgresql/databases/empdb11
+    datasource_id: "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/sourcerg/providers/\
+      Microsoft.DBforPostgreSQL/servers/testpostgresql/databases/empdb11"
     datasource_type: Microsoft.DBforPostgreSQL/servers/databases
 recovery_point:
   description: The recovery point (normalised as by M(azure_backup.dataprotection.pg_recovery_point_info)).
@@ -140,11 +144,12 @@ recovery_point:
     datastores: [VaultStore]
     archive_only: false
 msg:
-  description: What was validated, or why the validation failed (C(<what>: <code>: <message>) and the recommended action).
+  description: "What was validated, or why the validation failed (C(<what>: <code>: <message>) and the recommended action)."
   returned: always
   type: str
   sample: "The restore request is valid: recovery point eb006fde78cb47198be5a320fbe45e9b (VaultStore) to
-    /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/targetrg/providers/Microsoft.DBforPostgreSQL/servers/targetossserver/databases/emprestored21."
+    /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/targetrg/providers/\
+    Microsoft.DBforPostgreSQL/servers/targetossserver/databases/emprestored21."
 error:
   description: The service's error, structured, when the validation (or a call before it) failed.
   returned: on failure
@@ -226,8 +231,7 @@ from ansible_collections.azure_backup.dataprotection.plugins.module_utils._resto
     check_restore_params, merge_constraints, plan_result, prepare_restore, validate_restore,
 )
 
-ARGSPEC = dict(BACKUP_INSTANCE_ARGSPEC, **RESTORE_ARGSPEC)
-ARGSPEC['wait_timeout'] = {'type': 'int', 'default': 600}
+ARGSPEC = dict(BACKUP_INSTANCE_ARGSPEC, **RESTORE_ARGSPEC, wait_timeout={'type': 'int', 'default': 600})
 CONSTRAINTS = merge_constraints(BACKUP_INSTANCE_CONSTRAINTS, RESTORE_CONSTRAINTS)
 
 

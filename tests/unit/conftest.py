@@ -7,13 +7,17 @@
 1. Makes `ansible_collections.azure_backup.dataprotection` importable from a plain clone: when the repository is
    not already inside an `ansible_collections/azure_backup/dataprotection` tree (as ansible-test arranges), a
    temporary tree with a symlink to the repository is created for the session and put first on sys.path.
-2. Fakes other tests can reuse: FakeCredential, FakeClock, TEST_CLOUD and the `make_client` / `rsps` fixtures
-   (an ArmClient over the `responses` mock, with sleeps recorded instead of slept).
+2. Fakes other tests can reuse: FakeCredential, FakeClock, TEST_CLOUD, the `make_client` / `rsps` fixtures
+   (an ArmClient over the `responses` mock, with sleeps recorded instead of slept), `module_args` (module
+   parameters for an AnsibleModule built in the block) and AnsibleExitJson / AnsibleFailJson with the
+   `exit_fail` fixture (exit_json / fail_json raise them instead of exiting).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import json
 import os
 import shutil
 import sys
@@ -22,6 +26,7 @@ from collections import namedtuple
 from pathlib import Path
 
 import pytest
+from ansible.module_utils import basic
 
 NAMESPACE, NAME = 'azure_backup', 'dataprotection'
 
@@ -40,6 +45,8 @@ def _collection_root_on_path():
 
 
 _collection_root_on_path()
+# Tests import the fakes below by the name ansible-test gives this file; plain pytest calls it `conftest`.
+sys.modules.setdefault(f'ansible_collections.{NAMESPACE}.{NAME}.tests.unit.conftest', sys.modules[__name__])
 
 # pylint: disable=wrong-import-position
 import responses  # noqa: E402
@@ -109,3 +116,47 @@ def make_client():
         client.random = lambda: 0.5
         return client
     return factory
+
+
+@contextlib.contextmanager
+def module_args(args):
+    """Module parameters for AnsibleModule instances created inside the block (ansible-core 2.17+)."""
+    try:
+        from ansible.module_utils.testing import patch_module_args  # ansible-core >= 2.19
+    except ImportError:
+        patch_module_args = None
+    if patch_module_args is not None:
+        with patch_module_args(args):
+            yield
+        return
+    old = getattr(basic, '_ANSIBLE_ARGS', None)
+    basic._ANSIBLE_ARGS = json.dumps({'ANSIBLE_MODULE_ARGS': args}).encode()
+    try:
+        yield
+    finally:
+        basic._ANSIBLE_ARGS = old
+
+
+class AnsibleExitJson(Exception):
+    """exit_json was called: .result holds its keyword arguments."""
+
+    def __init__(self, result):
+        super().__init__(result)
+        self.result = result
+
+
+class AnsibleFailJson(AnsibleExitJson):
+    """fail_json was called: .result holds its keyword arguments."""
+
+
+@pytest.fixture
+def exit_fail(monkeypatch):
+    """exit_json / fail_json raise AnsibleExitJson / AnsibleFailJson instead of printing and exiting."""
+    def exit_json(_module, **kwargs):
+        raise AnsibleExitJson(kwargs)
+
+    def fail_json(_module, **kwargs):
+        raise AnsibleFailJson(kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)

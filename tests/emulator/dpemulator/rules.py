@@ -281,8 +281,9 @@ def point_availability(rp, when=None):
     vault_ok = archive_ok = False
     for store in rp["stores"]:
         if store["type"] == "VaultStore":
-            exp = store.get("rehydration_expiry")
-            vault_ok = vault_ok or exp is None or exp > when
+            status, exp = store.get("rehydration_status"), store.get("rehydration_expiry")
+            live = status is None or (status == "COMPLETED" and (exp is None or exp > when))
+            vault_ok = vault_ok or live
         elif store["type"] == "ArchiveStore":
             archive_ok = True
     return vault_ok, archive_ok
@@ -327,6 +328,7 @@ def evaluate(app, bi, spec):
         plan.update(_evaluate_database(app, bi, t, principal, src_server))
     else:
         plan.update(_evaluate_files(app, t, principal))
+        plan["per_database"] = src_server["kind"] == FLEXIBLE
     return plan
 
 

@@ -10,9 +10,11 @@ import json
 import re
 import weakref
 from http.client import RemoteDisconnected
+from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from responses import matchers
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
@@ -21,7 +23,9 @@ from ansible_collections.azure_backup.dataprotection.plugins.module_utils._error
     OUTCOME_UNKNOWN, DataProtectionError,
 )
 
-from conftest import ARM, SENTINEL_TOKEN, SUBSCRIPTION, TEST_CLOUD, FakeCredential  # pylint: disable=import-error
+from ansible_collections.azure_backup.dataprotection.tests.unit.conftest import (
+    ARM, SENTINEL_TOKEN, SUBSCRIPTION, TEST_CLOUD, FakeCredential,
+)
 
 VAULT = (f'/subscriptions/{SUBSCRIPTION}/resourceGroups/testBkpVaultRG/providers/Microsoft.DataProtection/'
          'backupVaults/TestBkpVault')
@@ -144,7 +148,7 @@ def test_5xx_on_get_retried_with_jittered_backoff(rsps, make_client):
 
 
 def test_retries_are_bounded(rsps, make_client):
-    for _ in range(3):
+    for dummy in range(3):
         rsps.get(ARM + VAULT, status=500, json=INTERNAL, headers=IDS)
     client = make_client(max_retries=2)
     response = client.get(VAULT)
@@ -166,7 +170,7 @@ def test_put_and_delete_are_retried(rsps, make_client):
 
 
 def test_connection_errors_on_get_retried_then_reported(rsps, make_client):
-    for _ in range(3):
+    for dummy in range(3):
         rsps.get(ARM + VAULT, body=refused())
     client = make_client(max_retries=2)
     with pytest.raises(DataProtectionError) as info:
@@ -245,7 +249,7 @@ def test_401_gets_one_new_token(rsps, make_client):
 
 
 def test_401_twice_fails_clearly(rsps, make_client):
-    for _ in range(2):
+    for dummy in range(2):
         rsps.post(ARM + BI + '/restore', status=401,
                   json={'error': {'code': 'InvalidAuthenticationToken', 'message': 'The access token is invalid.'}})
     client = make_client()
@@ -362,3 +366,14 @@ def test_no_token_or_query_in_any_warning_or_error(rsps, make_client):
     assert len(client.warnings) == 4
     for text in texts:
         assert SENTINEL_TOKEN not in text and 'sig=' not in text and 'Bearer' not in text
+
+
+def test_user_agent_version_matches_the_collection():
+    root = Path(__file__).resolve().parents[4]
+    if (root / 'galaxy.yml').is_file():
+        version = yaml.safe_load((root / 'galaxy.yml').read_text(encoding='utf-8'))['version']
+    elif (root / 'MANIFEST.json').is_file():  # an installed collection
+        version = json.loads((root / 'MANIFEST.json').read_text(encoding='utf-8'))['collection_info']['version']
+    else:
+        pytest.skip('no galaxy.yml or MANIFEST.json next to the tests')
+    assert _arm_client.COLLECTION_VERSION == version, 'update COLLECTION_VERSION in _arm_client.py'

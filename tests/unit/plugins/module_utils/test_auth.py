@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import ssl
 import threading
+import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,7 +22,7 @@ from azure.identity import CredentialUnavailableError
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _auth
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import DataProtectionError
 
-from conftest import SENTINEL_SECRET, FakeCredential  # pylint: disable=import-error
+from ansible_collections.azure_backup.dataprotection.tests.unit.conftest import SENTINEL_SECRET, FakeCredential
 
 STACK = 'https://management.local.azurestack.external'
 PUBLIC_LIST = [  # what https://management.azure.com/metadata/endpoints?api-version=2022-09-01 answers (abridged)
@@ -417,3 +418,20 @@ def test_live_authority_untrusted_ca(authority, monkeypatch):
     assert info.value.code == 'TLSVerificationFailed'
     assert 'REQUESTS_CA_BUNDLE=path/to/ca.pem' in text and 'ignore' not in text
     assert urlsplit(base).netloc in text
+
+
+@pytest.mark.parametrize('cloud', [_auth.KNOWN_CLOUDS['azurecloud'], CUSTOM], ids=['public', 'custom'])
+@pytest.mark.parametrize('params, extra_env, expected', [
+    (SP, {}, 'ClientSecretCredential'),
+    ({'ad_user': 'u', 'password': 'p'}, {}, 'UsernamePasswordCredential'),
+    ({}, {'AZURE_FEDERATED_TOKEN_FILE': '/t', 'AZURE_CLIENT_ID': 'a', 'AZURE_TENANT_ID': 't'},
+     'WorkloadIdentityCredential'),
+    ({'cert_validation_mode': 'ignore'}, {'IDENTITY_ENDPOINT': 'http://x', 'IDENTITY_HEADER': 'h'},
+     'ManagedIdentityCredential'),
+    ({'cert_validation_mode': 'ignore', 'client_id': 'mi'}, {}, 'DefaultAzureCredential'),
+    ({'auth_source': 'cli'}, {}, 'AzureCliCredential'),
+])
+def test_the_installed_azure_identity_accepts_our_arguments(home, cloud, params, extra_env, expected):
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # no deprecation noise reaches the user either
+        assert type(build(dict(params), dict(home, **extra_env), cloud)).__name__ == expected

@@ -56,7 +56,8 @@ def test_parse_resource_id_wrong_type_says_what_is_expected():
 
 
 def test_parse_resource_id_expected_type_is_case_insensitive():
-    assert _ids.parse_resource_id(BI.lower(), expected_type=_ids.BACKUP_INSTANCE_TYPE)['name'] == BI.lower().split('/')[-1]
+    parsed = _ids.parse_resource_id(BI.lower(), expected_type=_ids.BACKUP_INSTANCE_TYPE)
+    assert parsed['name'] == 'testpostgresql-empdb11-957d23b1'
 
 
 def test_builders_round_trip():

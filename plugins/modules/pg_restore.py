@@ -1,0 +1,350 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, Azure Backup Data Protection collection contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: pg_restore
+short_description: Restore an Azure Database for PostgreSQL backup from an Azure Backup vault
+version_added: 1.0.0
+description:
+  - Restores a recovery point of a PostgreSQL backup instance held in an Azure Backup vault
+    (Microsoft.DataProtection) as a new database on a single server, or as dump files in a blob container
+    (the only way for a flexible server). The original database is never overwritten.
+  - Builds the restore request from plain options, exactly as M(azure_backup.dataprotection.pg_restore_validate)
+    does, triggers the restore and returns the job id; with O(wait=true) it also waits for the job to end.
+  - Idempotent. Before sending anything, it looks through the vault's restore jobs for one that restores the same
+    recovery point of the same backup instance to the same target and is running or completed; when there is one
+    (started by an earlier run, or by a run that was interrupted), it is returned with C(changed=false) and no
+    second restore is started.
+  - It refuses a target database that already exists, before sending anything.
+  - When the answer to the restore request is lost (the request may or may not have reached the service), it
+    does not send it again; instead it looks for the job the request created, a few times, and fails asking to re-run
+    the task if the job does not show up (a re-run finds it).
+author:
+  - Azure Backup Data Protection collection contributors (@azure-backup)
+extends_documentation_fragment:
+  - azure_backup.dataprotection.auth
+  - azure_backup.dataprotection.backup_instance
+  - azure_backup.dataprotection.restore_target
+  - azure_backup.dataprotection.wait
+  - azure_backup.dataprotection.attributes
+  - azure_backup.dataprotection.attributes.ACTION_GROUP
+attributes:
+  check_mode:
+    support: full
+    details:
+      - In check mode the module looks for an existing restore job, checks that the target database does not
+        exist, and runs the service's restore validation (read-only); it returns the RV(request) it would send with
+        C(changed=true), and never triggers the restore.
+  diff_mode:
+    support: none
+notes:
+  - A restore from the archive tier (O(source_datastore=ArchiveStore), or V(auto) with an archive-only point)
+    rehydrates the point first, which takes hours; use O(wait=false) and follow the job with
+    M(azure_backup.dataprotection.dataprotection_job_info).
+  - For a files target the module cannot check beforehand that the blobs do not exist; the service refuses to
+    overwrite them (C(FailIfExists)).
+  - The vault's managed identity needs permissions on the target (see
+    M(azure_backup.dataprotection.restore_permissions)); validate first with
+    M(azure_backup.dataprotection.pg_restore_validate) to get a clear error while they propagate.
+seealso:
+  - module: azure_backup.dataprotection.pg_recovery_point_info
+  - module: azure_backup.dataprotection.pg_restore_validate
+  - module: azure_backup.dataprotection.dataprotection_job_info
+  - module: azure_backup.dataprotection.restore_permissions
+  - name: Backup Instances - Trigger Restore (REST API)
+    description: The Microsoft.DataProtection call this module makes.
+    link: https://learn.microsoft.com/rest/api/dataprotection/backup-instances/trigger-restore
+'''
+
+EXAMPLES = r'''
+- name: Restore the latest recovery point as a new database and wait for it
+  azure_backup.dataprotection.pg_restore:
+    vault_name: TestBkpVault
+    resource_group: testBkpVaultRG
+    backup_instance_name: testpostgresql-empdb11-957d23b1-c679-4c94-ade6-c4d34635e149
+    recovery_point_id: "{{ latest.recovery_point.recovery_point_id }}"
+    target_server_id: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/targetrg/providers/Microsoft.DBforPostgreSQL/servers/targetossserver
+    target_database_name: emprestored21
+    secret_uri: https://kv-restore.vault.azure.net/secrets/targetossserver-conn
+    wait: true
+    wait_timeout: 7200
+  register: restore
+
+- name: Show the job
+  ansible.builtin.debug:
+    msg: "Job {{ restore.job_id }}: {{ restore.job.status }} ({{ restore.job.duration }})"
+
+- name: Start a restore of a flexible server as files and return at once, with the auth options set once
+  module_defaults:
+    group/azure_backup.dataprotection.dataprotection:
+      subscription_id: "{{ azure_subscription_id }}"
+      auth_source: msi
+  block:
+    - name: Restore as files
+      azure_backup.dataprotection.pg_restore:
+        vault_name: TestBkpVault
+        resource_group: testBkpVaultRG
+        datasource_id: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/sourcerg/providers/Microsoft.DBforPostgreSQL/flexibleServers/pgflex01
+        recovery_point_id: 9a3f51d2c0e84b7f8e1d6c5b4a392817
+        target_container_url: https://testossstorageaccount.blob.core.windows.net/testcontainerrestore
+        target_file_prefix: pgflex01-drill
+      register: files_restore
+
+    - name: Wait for the job with the job info module
+      azure_backup.dataprotection.dataprotection_job_info:
+        vault_name: TestBkpVault
+        resource_group: testBkpVaultRG
+        job_id: "{{ files_restore.job_id }}"
+      register: job
+      until: job.job.is_terminal
+      retries: 120
+      delay: 60
+
+- name: Show what would be sent, without restoring
+  azure_backup.dataprotection.pg_restore:
+    vault_name: TestBkpVault
+    resource_group: testBkpVaultRG
+    backup_instance_name: testpostgresql-empdb11-957d23b1-c679-4c94-ade6-c4d34635e149
+    recovery_point_id: eb006fde78cb47198be5a320fbe45e9b
+    target_server_id: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/targetrg/providers/Microsoft.DBforPostgreSQL/servers/targetossserver
+    target_database_name: emprestored21
+    secret_uri: https://kv-restore.vault.azure.net/secrets/targetossserver-conn
+  check_mode: true
+  register: planned
+'''
+
+RETURN = r'''
+job_id:
+  description:
+    - GUID of the restore job (started now, or found from an earlier run). Give it to
+      M(azure_backup.dataprotection.dataprotection_job_info).
+    - Also returned when waiting for the job failed or timed out.
+  returned: when a job was started or found
+  type: str
+  sample: c4bd49a1-0645-4eec-b207-feb818962852
+job:
+  description: The restore job, normalised as by M(azure_backup.dataprotection.dataprotection_job_info).
+  returned: when O(wait=true), or when an existing job was found
+  type: dict
+  sample:
+    job_id: c4bd49a1-0645-4eec-b207-feb818962852
+    operation: Restore
+    status: Completed
+    is_terminal: true
+    succeeded: true
+    start_time: '2021-07-08T20:46:56.6521127Z'
+    end_time: '2021-07-08T20:52:39.7709734Z'
+    duration: PT5M43.1188607S
+    source_recovery_point:
+      id: eb006fde78cb47198be5a320fbe45e9b
+      time: '2021-10-21T16:31:16.8316716Z'
+    recovery_destination: "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/targetrg/providers/Microsoft.DBforPostgreSQL/servers/\
+      targetossserver/databases/emprestored21"
+    errors: []
+request:
+  description:
+    - The restore request sent (or, in check mode or when an existing job was found, the one that would be sent).
+      It holds the Key Vault secret URI, never a secret. Same shape as RV(azure_backup.dataprotection.pg_restore_validate#module:request).
+  returned: when the request could be built
+  type: dict
+  sample:
+    objectType: AzureBackupRecoveryPointBasedRestoreRequest
+    recoveryPointId: eb006fde78cb47198be5a320fbe45e9b
+    sourceDataStoreType: VaultStore
+    sourceResourceId: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/sourcerg/providers/Microsoft.DBforPostgreSQL/flexibleServers/pgflex01
+    restoreTargetInfo:
+      objectType: RestoreFilesTargetInfo
+      recoveryOption: FailIfExists
+      restoreLocation: westus
+      targetDetails:
+        url: https://testossstorageaccount.blob.core.windows.net/testcontainerrestore
+        filePrefix: pgflex01-drill
+        restoreTargetLocationType: AzureBlobs
+source_datastore:
+  description: The datastore the restore reads (chosen from the recovery point when O(source_datastore=auto)).
+  returned: when the request could be built
+  type: str
+  sample: ArchiveStore
+backup_instance:
+  description: The backup instance (name, id, datasource id and type; see M(azure_backup.dataprotection.pg_recovery_point_info)).
+  returned: when the backup instance was found
+  type: dict
+  sample:
+    name: pgflex01-8a7c2e51-40f1-4a33-9c1b-2f0e9d6b5c77
+    datasource_id: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/sourcerg/providers/Microsoft.DBforPostgreSQL/flexibleServers/pgflex01
+    datasource_type: Microsoft.DBforPostgreSQL/flexibleServers
+recovery_point:
+  description: The recovery point (normalised as by M(azure_backup.dataprotection.pg_recovery_point_info)).
+  returned: when the request could be built
+  type: dict
+  sample:
+    recovery_point_id: 9a3f51d2c0e84b7f8e1d6c5b4a392817
+    recovery_point_time: '2024-04-02T01:00:12.1234567Z'
+    datastores: [ArchiveStore]
+    archive_only: true
+msg:
+  description: What happened.
+  returned: always
+  type: str
+  sample: 'Restore started: job c4bd49a1-0645-4eec-b207-feb818962852 restores recovery point eb006fde78cb47198be5a320fbe45e9b (VaultStore).'
+error:
+  description:
+    - The error, structured (same keys as RV(azure_backup.dataprotection.pg_restore_validate#module:error)), when the task
+      failed because of the service or the job; for a failed job it is the job's first error.
+  returned: on failure
+  type: dict
+  sample:
+    code: UserErrorDBUserAuthFailed
+    message: The user could not be authenticated on the target server.
+    recommended_actions: [Check the user name and password in the Key Vault secret.]
+    is_retryable: false
+    is_user_error: true
+    job_id: c4bd49a1-0645-4eec-b207-feb818962852
+'''
+
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import DataProtectionError
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._jobs import normalize_job
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._lro import wait_for_job, wait_for_operation
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._module import DataProtectionModule
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._restore_flow import (
+    BACKUP_INSTANCE_ARGSPEC, BACKUP_INSTANCE_CONSTRAINTS, RESTORE_ARGSPEC, RESTORE_CONSTRAINTS,
+    check_restore_params, find_existing_restore, job_failure, job_path, merge_constraints, plan_result,
+    prepare_restore, recheck_after_unknown_outcome, target_database_exists, validate_restore,
+)
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._restore_request import DatabaseTarget
+
+ARGSPEC = dict(
+    BACKUP_INSTANCE_ARGSPEC,
+    **RESTORE_ARGSPEC,
+    wait={'type': 'bool', 'default': False},
+    wait_timeout={'type': 'int', 'default': 3600},
+    poll_interval={'type': 'int', 'default': 15},
+)
+CONSTRAINTS = merge_constraints(BACKUP_INSTANCE_CONSTRAINTS, RESTORE_CONSTRAINTS)
+
+EXISTS_MSG = ("Target database '%s' already exists on server '%s'. Choose another target_database_name or drop it "
+              "first; pg_restore never overwrites a database.")
+UNKNOWN_MSG = ('Trigger restore: the answer to the restore request was lost (%s), so the restore may or may not have '
+               'started, and its job did not show up in the vault. Run the task again: it looks for the restore job '
+               'first and never starts a second restore of the same point to the same target.')
+
+
+def _describe(plan):
+    return 'recovery point %s (%s) to %s' % (plan.request['recoveryPointId'], plan.source_datastore, plan.destination)
+
+
+def _check_target_absent(module, client, plan):
+    if not isinstance(plan.target, DatabaseTarget):
+        return
+    exists, why = target_database_exists(client, plan.target)
+    if exists:
+        server = plan.target.server_id.rstrip('/').rsplit('/', 1)[-1]
+        module.fail_json(msg=EXISTS_MSG % (plan.target.database_name, server), **plan_result(plan))
+    if exists is None:
+        module.warn('Could not check whether the target database %s exists (%s); the service refuses an existing '
+                    'database (UserErrorDatabaseNameAlreadyInUse).' % (plan.destination, why))
+
+
+def _trigger(module, client, plan, deadline, result):
+    """POST the restore once; returns the job id (and the job when it had to be looked up)."""
+    try:
+        response = client.post(plan.backup_instance_path + '/restore', plan.request)
+    except DataProtectionError as err:
+        if not err.outcome_unknown:
+            raise
+        job = recheck_after_unknown_outcome(client, plan, deadline)
+        if job is None:
+            module.fail_json(**dict(result, changed=True, error=err.as_dict(), msg=UNKNOWN_MSG % err.message))
+        return job['job_id'], job
+    if 200 <= response.status_code < 300:
+        result['changed'] = True  # accepted: from now on a failure still leaves a restore started
+    try:
+        operation = wait_for_operation(client, response, deadline, 'Trigger restore',
+                                       poll_interval=module.params['poll_interval'])
+    except DataProtectionError as err:
+        module.fail_from_error(err, **result)
+    if operation.get('job_id'):
+        return operation['job_id'], None
+    job = find_existing_restore(client, plan)  # the spec allows an answer without jobId: find the job instead
+    if job is None:
+        module.fail_json(**dict(result, msg='Trigger restore: the service accepted the restore but returned no job '
+                                'id, and no matching restore job is listed. Look for it with '
+                                'azure_backup.dataprotection.dataprotection_job_info (operation: Restore).'))
+    return job['job_id'], job
+
+
+def _wait(module, client, plan, deadline, result):
+    try:
+        raw = wait_for_job(client, job_path(plan.vault_path, result['job_id']), deadline,
+                           poll_interval=module.params['poll_interval'])
+    except DataProtectionError as err:
+        module.fail_from_error(err, **result)
+    result['job'] = normalize_job(raw)
+    failure = job_failure(raw)
+    if failure is not None:
+        module.fail_from_error(failure, **result)
+
+
+def run(module):
+    params = module.params
+    inputs = check_restore_params(params)  # before any call
+    for name in ('wait_timeout', 'poll_interval'):
+        if params[name] <= 0:
+            raise ValueError('%s must be a positive number of seconds, not %d.' % (name, params[name]))
+    client = module.client
+    deadline = module.deadline(params['wait_timeout'])
+    plan = prepare_restore(client, params, inputs)
+    result = plan_result(plan)
+
+    existing = find_existing_restore(client, plan)
+    if existing is not None:
+        result.update(job_id=existing['job_id'], job=existing)
+        if params['wait'] and not existing['is_terminal'] and not module.check_mode:
+            _wait(module, client, plan, deadline, result)
+        result['msg'] = 'A restore of %s already exists: job %s is %s; nothing was started.' % (
+            _describe(plan), existing['job_id'], result['job']['status'])
+        return result
+
+    _check_target_absent(module, client, plan)
+
+    if module.check_mode:
+        try:
+            validate_restore(client, plan, deadline)
+        except DataProtectionError as err:
+            module.fail_from_error(err, **result)
+        result.update(changed=True, msg='Check mode: the restore of %s is valid and would be started; nothing was '
+                                        'sent.' % _describe(plan))
+        return result
+
+    result['job_id'], job = _trigger(module, client, plan, deadline, result)
+    result['changed'] = True
+    if job is not None:
+        result['job'] = job
+    if params['wait']:
+        _wait(module, client, plan, deadline, result)
+        result['msg'] = 'Restore of %s finished: job %s is %s.' % (
+            _describe(plan), result['job_id'], result['job']['status'])
+    else:
+        result['msg'] = 'Restore started: job %s restores %s.' % (result['job_id'], _describe(plan))
+    return result
+
+
+def main():
+    module = DataProtectionModule(argument_spec=ARGSPEC, supports_check_mode=True, **CONSTRAINTS)
+    try:
+        result = run(module)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc), changed=False)
+    except DataProtectionError as err:
+        module.fail_from_error(err, changed=False)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
