@@ -25,10 +25,10 @@ from ansible_collections.azure_backup.dataprotection.plugins.module_utils._error
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._ids import (
     backup_instance_id, job_guid, parse_resource_id, vault_id,
 )
-from ansible_collections.azure_backup.dataprotection.plugins.module_utils._lro import wait_for_operation
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._jobs import (
     find_restore_job, is_failed, normalize_job,
 )
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._lro import wait_for_operation
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._recovery_points import (
     normalize_recovery_point,
 )
@@ -271,7 +271,7 @@ def prepare_restore(client, params, inputs):
     rr.check_target(datasource_type, inputs.target)
     bi_path = backup_instance_path(client, params, bi_raw)
     vault = vault_path(client, params)
-    location = params.get('restore_location') or get_vault_location(client, vault)
+    location = (params.get('restore_location') or '').strip() or get_vault_location(client, vault)
     point = normalize_recovery_point(get_recovery_point(client, bi_path, backup_instance['name'],
                                                         inputs.recovery_point_id))
     datastore, dummy_rehydrate = rr.choose_source_datastore(params.get('source_datastore'), point)

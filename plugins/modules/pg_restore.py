@@ -21,7 +21,9 @@ description:
     recovery point of the same backup instance to the same target and is running or completed; when there is one
     (started by an earlier run, or by a run that was interrupted), it is returned with C(changed=false) and no
     second restore is started.
-  - It refuses a target database that already exists, before sending anything.
+  - It refuses a target database that already exists, before sending anything. A completed restore job whose
+    target database has since been dropped (a repeated drill with the same names) does not count as an existing
+    restore; a new one is started.
   - When the answer to the restore request is lost (the request may or may not have reached the service), it
     does not send it again; instead it looks for the job the request created, a few times, and fails asking to re-run
     the task if the job does not show up (a re-run finds it).
@@ -239,16 +241,35 @@ def _describe(plan):
     return 'recovery point %s (%s) to %s' % (plan.request['recoveryPointId'], plan.source_datastore, plan.destination)
 
 
-def _check_target_absent(module, client, plan):
+def _target_state(client, plan, cache):
+    """(exists, why) of a database target, read once per run; (None, None) for a files target."""
     if not isinstance(plan.target, DatabaseTarget):
-        return
-    exists, why = target_database_exists(client, plan.target)
+        return None, None
+    if 'state' not in cache:
+        cache['state'] = target_database_exists(client, plan.target)
+    return cache['state']
+
+
+def _check_target_absent(module, client, plan, cache):
+    exists, why = _target_state(client, plan, cache)
     if exists:
         server = plan.target.server_id.rstrip('/').rsplit('/', 1)[-1]
         module.fail_json(msg=EXISTS_MSG % (plan.target.database_name, server), **plan_result(plan))
-    if exists is None:
+    if exists is None and why:
         module.warn('Could not check whether the target database %s exists (%s); the service refuses an existing '
                     'database (UserErrorDatabaseNameAlreadyInUse).' % (plan.destination, why))
+
+
+def _reusable(module, client, plan, existing, cache):
+    """An earlier restore to a database that has since been dropped (a repeated drill) does not count."""
+    if existing is None or not existing['succeeded'] or not isinstance(plan.target, DatabaseTarget):
+        return existing
+    exists, dummy = _target_state(client, plan, cache)
+    if exists is False:
+        module.warn('Restore job %s already restored this recovery point to %s, but that database no longer exists; '
+                    'starting a new restore.' % (existing['job_id'], plan.destination))
+        return None
+    return existing
 
 
 def _trigger(module, client, plan, deadline, result):
@@ -301,8 +322,17 @@ def run(module):
     deadline = module.deadline(params['wait_timeout'])
     plan = prepare_restore(client, params, inputs)
     result = plan_result(plan)
+    try:
+        return _restore(module, client, plan, deadline, result)
+    except DataProtectionError as err:
+        module.fail_from_error(err, **result)  # `changed` says whether a restore was accepted before the failure
+    return result
 
-    existing = find_existing_restore(client, plan)
+
+def _restore(module, client, plan, deadline, result):
+    params = module.params
+    target_cache = {}
+    existing = _reusable(module, client, plan, find_existing_restore(client, plan), target_cache)
     if existing is not None:
         result.update(job_id=existing['job_id'], job=existing)
         if params['wait'] and not existing['is_terminal'] and not module.check_mode:
@@ -311,13 +341,10 @@ def run(module):
             _describe(plan), existing['job_id'], result['job']['status'])
         return result
 
-    _check_target_absent(module, client, plan)
+    _check_target_absent(module, client, plan, target_cache)
 
     if module.check_mode:
-        try:
-            validate_restore(client, plan, deadline)
-        except DataProtectionError as err:
-            module.fail_from_error(err, **result)
+        validate_restore(client, plan, deadline)
         result.update(changed=True, msg='Check mode: the restore of %s is valid and would be started; nothing was '
                                         'sent.' % _describe(plan))
         return result

@@ -3,7 +3,7 @@ from urllib.parse import quote, urlencode
 
 from .errors import ApiError
 from .roles import has_permission
-from .util import b64_token, b64_untoken
+from .util import b64_token, b64_untoken, iso
 
 SUB = r"/subscriptions/(?P<sub>[^/]+)"
 RG = SUB + r"/resourceGroups/(?P<rg>[^/]+)"
@@ -44,6 +44,5 @@ def page(app, req, items, page_size=None):
 
 
 def system_data(created):
-    from .util import iso
     return {"createdBy": None, "createdByType": None, "createdAt": iso(created), "lastModifiedBy": None,
             "lastModifiedByType": None, "lastModifiedAt": iso(created)}

@@ -6,10 +6,10 @@ import re
 from . import apiversions
 from . import rules
 from .arm_common import RG, SUB, authorize, check_rg, page, system_data
-from .errors import ApiError, UserError, bad_request
+from .errors import ApiError, UserError, bad_request, not_found
 from .server import ARM, empty_response, json_response
 from .util import ZERO_TIME, iso, iso_duration, norm_id, now, operation_id, parse_time
-from .world import DB_TYPE, FLEX_TYPE, FLEXIBLE, SINGLE, SINGLE_TYPE
+from .world import DB_TYPE, FLEX_TYPE, SINGLE, SINGLE_TYPE
 
 NS = "Microsoft.DataProtection"
 BV = RG + r"/providers/Microsoft\.DataProtection/backupVaults/(?P<vault>[^/]+)"
@@ -80,17 +80,14 @@ class DataProtectionProvider:
         v = self.app.world.vaults.get(norm_id("/subscriptions/%s/resourceGroups/%s/providers/%s/backupVaults/%s"
                                               % (sub, rg, NS, vault)))
         if v is None:
-            raise ApiError(404, "ResourceNotFound", "The Resource 'Microsoft.DataProtection/backupVaults/%s' under "
-                           "resource group '%s' was not found. For more details please go to "
-                           "https://aka.ms/ARMResourceNotFoundFix" % (vault, rg))
+            raise not_found("Microsoft.DataProtection/backupVaults", vault, rg)
         return v
 
     def _bi(self, sub, rg, vault, bi):
         v = self._vault(sub, rg, vault)
         rec = self.app.state.data["backup_instances"].get(norm_id("%s/backupInstances/%s" % (v["id"], bi)))
         if rec is None:
-            raise ApiError(404, "ResourceNotFound", "The Resource 'Microsoft.DataProtection/backupVaults/%s/"
-                           "backupInstances/%s' under resource group '%s' was not found." % (vault, bi, rg))
+            raise not_found("Microsoft.DataProtection/backupVaults/%s/backupInstances" % vault, bi, rg)
         return v, rec
 
     # ------------------------------------------------------------------------------------ vaults
@@ -301,6 +298,9 @@ class DataProtectionProvider:
         start = now()
         sub = v["subscription"]
         with self.app.state.tx() as data:
+            # Operations are only polled for minutes; keep a day so that state.json stays small.
+            for old in [k for k, o in data["operations"].items() if o["end"] < start - 86400]:
+                del data["operations"][old]
             data["operations"][op] = {"id": op, "kind": kind, "sub": sub, "location": v["location"], "start": start,
                                       "end": start + float(self.app.state.knobs["operation_duration"]),
                                       "job_id": job_id, "error": error, "bi_id": rec["id"]}
@@ -321,9 +321,10 @@ class DataProtectionProvider:
         if not isinstance(opts, dict) or not opts.get("ruleName"):
             raise bad_request("backupRuleOptions.ruleName is required (TriggerBackupRequest).")
         self.app.counters.inc("backups_requested")
-        if self.app.engine.busy(rec["id"]):
-            return self._start_operation(req, v, rec, "backup", error=self._busy(rec).as_error())
-        job = self.app.engine.new_job(rec, "Backup", failure=req.ctx.get("job_failure"))
+        with self.app.engine.admission:
+            if self.app.engine.busy(rec["id"]):
+                return self._start_operation(req, v, rec, "backup", error=self._busy(rec).as_error())
+            job = self.app.engine.new_job(rec, "Backup", failure=req.ctx.get("job_failure"))
         return self._start_operation(req, v, rec, "backup", job_id=self.job_arm_id(job))
 
     @staticmethod
@@ -353,12 +354,15 @@ class DataProtectionProvider:
         authorize(self.app, req, A + "/backupInstances/restore/action", rec["id"])
         spec = rules.parse_restore_request(req.json())
         self.app.counters.inc("restores_requested")
-        if self.app.engine.busy(rec["id"]):
+        if self.app.engine.busy(rec["id"]):     # cheap early answer; checked again under the lock below
             return self._start_operation(req, v, rec, "restore", error=self._busy(rec).as_error())
         plan, err = self._parse_and_check(rec, spec)
         if err:
             return self._start_operation(req, v, rec, "restore", error=err.as_error())
-        job = self.app.engine.new_job(rec, "Restore", plan=plan, failure=req.ctx.get("job_failure"))
+        with self.app.engine.admission:      # busy check + job creation are one step: no two restores slip in
+            if self.app.engine.busy(rec["id"]):
+                return self._start_operation(req, v, rec, "restore", error=self._busy(rec).as_error())
+            job = self.app.engine.new_job(rec, "Restore", plan=plan, failure=req.ctx.get("job_failure"))
         return self._start_operation(req, v, rec, "restore", job_id=self.job_arm_id(job))
 
     def _operation(self, sub, op):

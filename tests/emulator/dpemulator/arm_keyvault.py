@@ -5,7 +5,7 @@ import time
 
 from . import apiversions
 from .arm_common import RG, SUB, authorize, check_rg
-from .errors import ApiError
+from .errors import ApiError, not_found
 from .roles import has_permission
 from .server import ARM, KV, json_response
 from .util import hex_id
@@ -97,9 +97,7 @@ class KeyVaultProvider:
         check_rg(self.app, sub, rg)
         kv = self.app.world.key_vaults.get(name.lower())
         if kv is None or kv["subscription"] != sub.lower() or kv["resource_group"].lower() != rg.lower():
-            raise ApiError(404, "ResourceNotFound", "The Resource 'Microsoft.KeyVault/vaults/%s' under resource "
-                           "group '%s' was not found. For more details please go to "
-                           "https://aka.ms/ARMResourceNotFoundFix" % (name, rg))
+            raise not_found("Microsoft.KeyVault/vaults", name, rg)
         return kv
 
     def vault_json(self, kv):

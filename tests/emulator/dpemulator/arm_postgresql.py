@@ -3,7 +3,7 @@ their databases read from the REAL cluster behind each (so a restore shows up he
 from . import apiversions
 from . import postgres as pg
 from .arm_common import RG, SUB, authorize, check_rg
-from .errors import ApiError
+from .errors import ApiError, not_found
 from .server import ARM, json_response
 from .util import iso, now
 from .world import FLEXIBLE, SINGLE
@@ -35,9 +35,7 @@ class PostgresProvider:
         srv = self.app.world.servers.get(name.lower())
         if srv is None or srv["kind"] != _KIND[stype.lower()] or srv["subscription"] != sub.lower() or \
                 srv["resource_group"].lower() != rg.lower():
-            raise ApiError(404, "ResourceNotFound", "The Resource 'Microsoft.DBforPostgreSQL/%s/%s' under resource "
-                           "group '%s' was not found. For more details please go to "
-                           "https://aka.ms/ARMResourceNotFoundFix" % (stype, name, rg))
+            raise not_found("Microsoft.DBforPostgreSQL/%s" % stype, name, rg)
         return srv
 
     def server_json(self, srv):
@@ -101,8 +99,7 @@ class PostgresProvider:
         srv = self._server(sub, rg, stype, name)
         authorize(self.app, req, "Microsoft.DBforPostgreSQL/%s/databases/read" % stype, srv["id"])
         if db not in self._real_databases(srv):
-            raise ApiError(404, "ResourceNotFound", "The Resource 'Microsoft.DBforPostgreSQL/%s/%s/databases/%s' "
-                           "under resource group '%s' was not found." % (stype, name, db, rg))
+            raise not_found("Microsoft.DBforPostgreSQL/%s/%s/databases" % (stype, name), db, rg)
         return json_response(self._db_json(srv, db))
 
     def list_firewall(self, req, sub, rg, stype, name):

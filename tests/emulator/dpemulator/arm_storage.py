@@ -4,14 +4,13 @@ import email.utils
 import os
 import re
 import shutil
-import time
 import uuid
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from . import apiversions
 from .arm_common import RG, SUB, authorize, check_rg
-from .errors import ApiError
+from .errors import ApiError, not_found
 from .roles import has_permission
 from .server import ARM, BLOB, Response, empty_response, json_response
 from .util import iso, now
@@ -92,8 +91,7 @@ class StorageProvider:
         check_rg(self.app, sub, rg)
         acct = self.app.world.storage_accounts.get(name.lower())
         if acct is None or acct["subscription"] != sub.lower() or acct["resource_group"].lower() != rg.lower():
-            raise ApiError(404, "ResourceNotFound", "The Resource 'Microsoft.Storage/storageAccounts/%s' under "
-                           "resource group '%s' was not found." % (name, rg))
+            raise not_found("Microsoft.Storage/storageAccounts", name, rg)
         return acct
 
     def account_json(self, acct):

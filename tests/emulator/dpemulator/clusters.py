@@ -42,12 +42,18 @@ class Clusters:
             return name, pg.attach(attach.get("host", "127.0.0.1"), int(attach["port"]),
                                    attach.get("admin_user", srv["admin_user"]),
                                    str(attach.get("admin_password", srv["admin_password"])))
-        ports = self.app.state.meta.setdefault("pg_ports", {})
-        port = ports.get(name)
-        if port is None or not self.manager.is_running(name) and not _port_free(port):
-            port = free_port()
-        server = self.manager.ensure(name, port, srv["admin_user"], srv["admin_password"])
-        return name, server
+        port = self.app.state.meta.get("pg_ports", {}).get(name)
+        for attempt in range(4):
+            if port is None or not self.manager.is_running(name) and not _port_free(port):
+                port = free_port()
+            try:
+                return name, self.manager.ensure(name, port, srv["admin_user"], srv["admin_password"])
+            except pg.PgError as exc:
+                # Another process may grab a free port between our check and the postmaster's bind.
+                if attempt == 3 or self.manager.is_running(name):
+                    raise
+                log.warning("cluster %s did not start on port %d (%s); trying another port", name, port, exc)
+                port = None
 
     def start_all(self):
         servers = list(self.app.world.servers.values())

@@ -203,6 +203,7 @@ class App:
             with self.state.tx() as data:
                 data["knobs"] = merge_knobs(data["knobs"], knobs)
         self.bind(port)
+        serving = False
         log.info("starting PostgreSQL (%s mode)", self.pg_mode)
         try:
             t0 = time.monotonic()
@@ -217,17 +218,22 @@ class App:
             server_thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
                                              name="http", daemon=True)
             server_thread.start()
+            serving = True
             self.write_env_files()
             log.info("dpemulator ready on %s (state %s)", self.base_url, self.state_dir)
             if ready:
                 ready(self)
             while not stop.wait(1.0):
                 pass
+        except BaseException:
+            log.exception("the emulator failed")
+            raise
         finally:
             log.info("stopping")
             t0 = time.monotonic()
             if self.httpd:
-                self.httpd.shutdown()
+                if serving:     # shutdown() waits for serve_forever(): only call it when that runs
+                    self.httpd.shutdown()
                 self.httpd.server_close()
             self.engine.stop()
             self.state.save()

@@ -33,6 +33,7 @@ class Engine:
         self.store_root = os.path.join(app.state_dir, "vaultstore")
         self.stopping = threading.Event()
         self.threads = {}
+        self.admission = threading.Lock()   # the handlers hold it around busy() + new_job()
 
     # ------------------------------------------------------------------------------------ points
     def take_backup(self, bi, when=None):

@@ -104,17 +104,28 @@ class Throttle:
         with self.lock:
             self.buckets.clear()
 
-    def take(self, subscription, kind):
+    def _bucket(self, subscription, kind):
         cfg = self.knobs()["throttle"]
-        key = (subscription, kind, cfg[kind + "_capacity"], cfg[kind + "_refill"])
+        key = (subscription, kind)
+        bucket = self.buckets.get(key)
+        if bucket is None:
+            bucket = self.buckets[key] = TokenBucket(cfg[kind + "_capacity"], cfg[kind + "_refill"])
+        return bucket, cfg["enabled"]
+
+    def take(self, subscription, kind):
+        """(allowed, remaining, retry_after) for one request of `kind` (read/write)."""
         with self.lock:
-            bucket = self.buckets.get(key)
-            if bucket is None:
-                bucket = self.buckets[key] = TokenBucket(cfg[kind + "_capacity"], cfg[kind + "_refill"])
+            bucket, enabled = self._bucket(subscription, kind)
             allowed, remaining, retry = bucket.take()
-        if not cfg["enabled"]:
+        if not enabled:
             return True, remaining, 0
         return allowed, remaining, retry
+
+    def remaining(self, subscription, kind):
+        with self.lock:
+            bucket, _ = self._bucket(subscription, kind)
+            bucket._update()
+            return int(bucket.tokens)
 
 
 class Counters:

@@ -14,7 +14,7 @@ from . import postgres as pg
 from .errors import UserError, bad_request
 from .roles import has_permission
 from .util import norm_id, now, version_key
-from .world import DB_TYPE, FLEX_TYPE, FLEXIBLE, SINGLE, SINGLE_TYPE
+from .world import DB_TYPE, FLEXIBLE
 
 POINT_BASED = "AzureBackupRecoveryPointBasedRestoreRequest"
 REHYDRATION = "AzureBackupRestoreWithRehydrationRequest"

@@ -239,6 +239,8 @@ class Pipeline:
                                                     503: "ServiceUnavailable", 504: "GatewayTimeout"}[rule["status"]],
                                    "Injected fault: HTTP %d." % rule["status"], headers=headers)
             if route is None:
+                if kind == ARM:
+                    self.authenticate(req, ARM)      # ARM answers 401 before it looks at the path
                 raise unknown_route(req)
             if params is None:
                 raise ApiError(405, "HttpMethodNotAllowed", "The HTTP method '%s' is not supported for %s."
@@ -248,6 +250,7 @@ class Pipeline:
                 sub = (params.get("sub") or "").lower() or "-"
                 allowed, remaining, retry = app.throttle.take(sub, "write" if route.write else "read")
                 req.ctx["ratelimit"] = ("writes" if route.write else "reads", remaining)
+                req.ctx["subscription"] = sub
                 if not allowed:
                     app.counters.inc("throttled_429")
                     raise ApiError(429, "TooManyRequests", "Number of %s requests for subscription '%s' exceeded "
@@ -285,9 +288,8 @@ class Pipeline:
         if remaining is not None:
             resp.headers["x-ms-ratelimit-remaining-subscription-%s" % kind] = str(remaining)
             other = "writes" if kind == "reads" else "reads"
-            cfg = self.app.state.knobs["throttle"]
             resp.headers["x-ms-ratelimit-remaining-subscription-%s" % other] = str(
-                int(cfg["write_capacity" if other == "writes" else "read_capacity"]) - 1)
+                self.app.throttle.remaining(req.ctx["subscription"], other[:-1]))
 
 
 # ---------------------------------------------------------------------------------------------- HTTP

@@ -1,6 +1,4 @@
 """The official SDK (azure-mgmt-dataprotection, api-version 2026-06-01) and azure-identity as clients."""
-import os
-
 import pytest
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 from azure.identity import ClientSecretCredential, ManagedIdentityCredential

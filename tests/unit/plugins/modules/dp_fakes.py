@@ -25,12 +25,19 @@ import responses
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _auth, _module
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._lro import Deadline
 
-from conftest import (  # pylint: disable=import-error
-    SENTINEL_SECRET, SENTINEL_TOKEN, SUBSCRIPTION, TEST_CLOUD, AnsibleExitJson, AnsibleFailJson, FakeClock,
-    FakeCredential, module_args,
-)
+try:  # plain pytest: tests/unit/conftest.py is the module `conftest`
+    from conftest import (  # pylint: disable=import-error
+        SENTINEL_SECRET, SENTINEL_TOKEN, SUBSCRIPTION, TEST_CLOUD, AnsibleExitJson, AnsibleFailJson, FakeClock,
+        FakeCredential, module_args,
+    )
+except ImportError:  # ansible-test units: conftest is a module of the collection's test package
+    from ansible_collections.azure_backup.dataprotection.tests.unit.conftest import (
+        SENTINEL_SECRET, SENTINEL_TOKEN, SUBSCRIPTION, TEST_CLOUD, AnsibleExitJson, AnsibleFailJson, FakeClock,
+        FakeCredential, module_args,
+    )
 
 FIXTURES = Path(__file__).parent / 'fixtures'
+MAX_SLEEPS = 500
 ARM = TEST_CLOUD.resource_manager
 SUB = SUBSCRIPTION
 API = '2024-04-01'
@@ -75,6 +82,9 @@ class FakeArm:
         self.rsps = rsps
         self._listings = {}
         self.clock = FakeClock()
+        self.warnings = []
+        monkeypatch.setattr(_module.DataProtectionModule, 'warn',
+                            lambda _self, message, **kwargs: self.warnings.append(message))
         self.credential = FakeCredential()
         monkeypatch.setattr(_auth, 'get_cloud', lambda *a, **k: TEST_CLOUD)
         monkeypatch.setattr(_auth, 'build_credential', lambda *a, **k: self.credential)
@@ -82,9 +92,15 @@ class FakeArm:
             for name in variables:
                 monkeypatch.delenv(name, raising=False)
         clock = self.clock
+
+        def sleep(seconds):
+            # A wait loop that never ends would otherwise record calls until memory runs out.
+            assert len(clock.sleeps) < MAX_SLEEPS, 'runaway wait loop: %d sleeps' % len(clock.sleeps)
+            clock.sleep(seconds)
+
         monkeypatch.setattr(_module.DataProtectionModule, 'deadline',
-                            staticmethod(lambda seconds: Deadline(seconds, clock=clock, sleep=clock.sleep)))
-        monkeypatch.setattr(time, 'sleep', clock.sleep)  # ArmClient's retry pauses
+                            staticmethod(lambda seconds: Deadline(seconds, clock=clock, sleep=sleep)))
+        monkeypatch.setattr(time, 'sleep', sleep)  # ArmClient's retry pauses
 
     # ------------------------------------------------------------ running a module
 
@@ -187,7 +203,7 @@ class FakeArm:
         self.rsps.add(responses.POST, ARM + post_path, status=202, body='', headers={
             'Azure-AsyncOperation': OP_STATUS_URL, 'Location': OP_RESULT_URL, 'Retry-After': retry_after,
             'x-ms-ratelimit-remaining-subscription-writes': '1199'})
-        for _ in range(polls):
+        for dummy in range(polls):
             self.rsps.add(responses.GET, OP_STATUS_URL, json=load('operation_inprogress'),
                           headers={'Retry-After': retry_after})
         self.rsps.add(responses.GET, OP_STATUS_URL, json=final_status)

@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.azure_backup.dataprotection.plugins.modules import dataprotection_job_info as module
 
-from dp_fakes import (  # pylint: disable=import-error
+from ansible_collections.azure_backup.dataprotection.tests.unit.plugins.modules.dp_fakes import (
     BI_NAME, FLEX_BI_PATH, FLEX_SERVER, JOB_ID, SOURCE_DB, TARGET_DB, VAULT_ARGS, VAULT_PATH, FakeArm,
     assert_no_leak, deep, load,
 )

@@ -13,8 +13,8 @@ import pytest
 
 from ansible_collections.azure_backup.dataprotection.plugins.modules import pg_recovery_point_info as module
 
-from dp_fakes import (  # pylint: disable=import-error
-    BI_NAME, BI_PATH, FLEX_SERVER, SOURCE_DB, SUB, VAULT_ARGS, VAULT_PATH, FakeArm, assert_no_leak, deep, load,
+from ansible_collections.azure_backup.dataprotection.tests.unit.plugins.modules.dp_fakes import (
+    BI_NAME, BI_PATH, FLEX_SERVER, SOURCE_DB, SUB, VAULT_ARGS, FakeArm, assert_no_leak, deep, load,
 )
 
 ARGS = dict(VAULT_ARGS, backup_instance_name=BI_NAME)
@@ -210,11 +210,13 @@ def test_check_mode_runs_normally(arm):
 def test_no_secret_or_token_in_results(arm):
     arm.backup_instance()
     arm.paged(BI_PATH + '/recoveryPoints', PAGES)
-    ok, _ = arm.run(module, dict(ARGS, select='latest'))
+    ok, failed = arm.run(module, dict(ARGS, select='latest'))
+    assert not failed
     arm.get_404(BI_PATH.replace(BI_NAME, 'nope'))
     arm.backup_instances([[]])
-    failed, _ = arm.run(module, dict(VAULT_ARGS, backup_instance_name='nope'))
-    assert_no_leak(ok, failed)
+    error, failed = arm.run(module, dict(VAULT_ARGS, backup_instance_name='nope'))
+    assert failed
+    assert_no_leak(ok, error)
     # the bearer token was sent, so the sentinel was really in play
     assert arm.calls()[0].request.headers['Authorization'].startswith('Bearer eyJ0eXAi.token-sentinel')
 

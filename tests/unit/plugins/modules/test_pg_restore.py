@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.azure_backup.dataprotection.plugins.modules import pg_restore as module
 
-from dp_fakes import (  # pylint: disable=import-error
+from ansible_collections.azure_backup.dataprotection.tests.unit.plugins.modules.dp_fakes import (
     ARM, BI_NAME, BI_PATH, CONTAINER_URL, FLEX_BI_NAME, FLEX_BI_PATH, FLEX_SERVER, JOB_ID, RP_ARCHIVE, RP_VAULT,
     SECRET_URI, TARGET_DB, TARGET_SERVER, VAULT_ARGS, VAULT_PATH, FakeArm, assert_no_leak, deep, load,
     outcome_unknown_error,
@@ -106,8 +106,10 @@ def test_check_mode_reports_a_failed_validation(arm):
 def test_rerun_finds_the_existing_job_and_changes_nothing(arm, status):
     fixture = 'job_restore_inprogress' if status == 'InProgress' else 'job_restore_completed'
     existing = job(fixture, recoveryDestination=TARGET_DB.lower() + '/')  # case and trailing '/' do not matter
-    prepared(arm, jobs=[[backup_job(OTHER_JOB)], [existing]])
-    arm.rsps.remove('GET', ARM + TARGET_DB)  # not even the target is looked up
+    # a running restore is enough; a completed one counts while its database exists
+    prepared(arm, jobs=[[backup_job(OTHER_JOB)], [existing]], target_exists=status == 'Completed')
+    if status == 'InProgress':
+        arm.rsps.remove('GET', ARM + TARGET_DB)  # not even the target is looked up
     result, failed = arm.run(module, DB_ARGS)
     assert not failed, result
     assert result['changed'] is False
@@ -116,6 +118,17 @@ def test_rerun_finds_the_existing_job_and_changes_nothing(arm, status):
     assert result['msg'] == 'A restore of recovery point %s (VaultStore) to %s already exists: job %s is %s; nothing ' \
                             'was started.' % (RP_VAULT, TARGET_DB, JOB_ID, status)
     assert not arm.calls('POST')
+
+
+def test_completed_restore_whose_database_was_dropped_restores_again(arm):
+    prepared(arm, jobs=[[job('job_restore_completed')]])  # the target database GET answers 404
+    arm.lro(BI_PATH + '/restore', load('operation_restore_succeeded'))
+    result, failed = arm.run(module, DB_ARGS)
+    assert not failed, result
+    assert result['changed'] is True
+    assert len(arm.posted('/restore')) == 1
+    assert len(arm.calls('GET', '/databases/emprestored21')) == 1  # read once, used twice
+    assert any('no longer exists; starting a new restore' in w for w in arm.warnings)
 
 
 def test_rerun_ignores_a_failed_job_of_the_same_restore(arm):
@@ -168,6 +181,8 @@ def test_unreadable_target_warns_and_goes_on(arm):
     result, failed = arm.run(module, DB_ARGS)
     assert not failed
     assert result['job_id'] == JOB_ID
+    assert arm.warnings == ['Could not check whether the target database %s exists (HTTP 403); the service refuses an '
+                            'existing database (UserErrorDatabaseNameAlreadyInUse).' % TARGET_DB]
 
 
 def test_lost_answer_is_not_reposted_and_the_job_is_found(arm):
@@ -188,7 +203,7 @@ def test_lost_answer_is_not_reposted_and_the_job_is_found(arm):
 def test_lost_answer_and_no_job_fails_asking_to_rerun(arm):
     prepared(arm)
     arm.post_error(BI_PATH + '/restore', outcome_unknown_error())
-    for _ in range(5):
+    for dummy in range(5):
         arm.jobs([[backup_job(OTHER_JOB)]])
     result, failed = arm.run(module, DB_ARGS)
     assert failed
@@ -208,6 +223,8 @@ def test_rejected_restore_is_not_a_change(arm):
     assert failed
     assert result['changed'] is False
     assert result['error']['code'] == 'UserErrorMaxConcurrentOperationLimitReached'
+    assert result['error']['status'] == 409
+    assert result['request']['recoveryPointId'] == RP_VAULT
     assert len(arm.calls('POST', '/restore')) == 1
 
 
@@ -234,7 +251,7 @@ def test_wait_for_a_failed_job_fails_with_its_error_and_job_id(arm):
 def test_wait_timeout_returns_the_job_id_and_how_to_resume(arm):
     prepared(arm)
     arm.lro(BI_PATH + '/restore', load('operation_restore_succeeded'))
-    for _ in range(4):
+    for dummy in range(4):
         arm.job(job())
     result, failed = arm.run(module, dict(DB_ARGS, wait=True, wait_timeout=100, poll_interval=30))
     assert failed
@@ -316,7 +333,7 @@ def test_no_secret_or_token_in_any_result(arm):
     results.append(arm.run(module, DB_ARGS)[0])
     prepared(arm)
     arm.post_error(BI_PATH + '/restore', outcome_unknown_error())
-    for _ in range(5):
+    for dummy in range(5):
         arm.jobs([[]])
     results.append(arm.run(module, DB_ARGS)[0])
     assert_no_leak(*results)

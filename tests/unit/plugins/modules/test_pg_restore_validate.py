@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.azure_backup.dataprotection.plugins.modules import pg_restore_validate as module
 
-from dp_fakes import (  # pylint: disable=import-error
+from ansible_collections.azure_backup.dataprotection.tests.unit.plugins.modules.dp_fakes import (
     BI_NAME, BI_PATH, CONTAINER_URL, FLEX_BI_NAME, FLEX_BI_PATH, FLEX_SERVER, RP_ARCHIVE, RP_VAULT, SECRET_URI,
     SOURCE_DB, SUB, TARGET_DB, TARGET_SERVER, VAULT_ARGS, FakeArm, assert_no_leak, load,
 )
