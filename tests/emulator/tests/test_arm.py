@@ -3,7 +3,7 @@ import time
 
 import requests
 
-from conftest import API
+from dpemu_helpers import API
 
 
 def test_cloud_metadata_both_forms(emu):

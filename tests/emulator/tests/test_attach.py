@@ -8,7 +8,7 @@ import yaml
 from dpemulator import postgres as pg
 from dpemulator.clusters import free_port
 
-from conftest import Emulator, cli, make_state_dir
+from dpemu_helpers import Emulator, cli, make_state_dir
 
 SUB = "11111111-2222-4333-8444-555555555555"
 

@@ -4,7 +4,7 @@ import time
 
 import requests
 
-from conftest import db_request, unique
+from dpemu_helpers import db_request, unique
 
 CLIENTS = 200
 

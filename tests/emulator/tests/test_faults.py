@@ -4,7 +4,7 @@ import time
 import pytest
 import requests
 
-from conftest import cli, db_request, unique
+from dpemu_helpers import cli, db_request, unique
 
 
 def add_fault(emu, **spec):

@@ -8,7 +8,7 @@ import requests
 
 from dpemulator import postgres as pg
 
-from conftest import db_request, files_request, unique
+from dpemu_helpers import db_request, files_request, unique
 
 
 def _source(emu):

@@ -6,7 +6,7 @@ import requests
 
 from dpemulator import postgres as pg
 
-from conftest import db_request, files_request, unique
+from dpemu_helpers import db_request, files_request, unique
 
 KV_SCOPE = "https://vault.azure.net/.default"
 
@@ -237,3 +237,22 @@ def test_malformed_bodies(emu, rp):
                       data=b"{not json", verify=emu.ca, headers={"Authorization": "Bearer " + emu.token(),
                                                                  "Content-Type": "application/json"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "InvalidRequestContent"
+
+
+def _retarget(emu, body, server_id, db):
+    rti = dict(body["restoreTargetInfo"])
+    rti["datasourceInfo"] = dict(rti["datasourceInfo"], resourceID=server_id + "/databases/" + db, resourceName=db)
+    rti["datasourceSetInfo"] = dict(rti["datasourceSetInfo"], resourceID=server_id,
+                                    resourceName=server_id.rsplit("/", 1)[1])
+    return dict(body, restoreTargetInfo=rti)
+
+
+def test_database_restore_onto_a_flexible_server(emu, rp):
+    flex = emu.server_id("sourceflexserver", rg="sourcerg", kind="flexibleServers")
+    body = _retarget(emu, db_request(emu, rp, "x"), flex, unique())
+    assert_fails(validate(emu, body), "UserErrorRestoreAsDatabaseNotSupported")
+
+
+def test_unknown_target_server(emu, rp):
+    body = _retarget(emu, db_request(emu, rp, "x"), emu.server_id("nosuchserver"), unique())
+    assert_fails(validate(emu, body), "UserErrorDBNotFound")

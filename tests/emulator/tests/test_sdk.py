@@ -4,7 +4,7 @@ from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 from azure.identity import ClientSecretCredential, ManagedIdentityCredential
 from azure.mgmt.dataprotection import DataProtectionMgmtClient
 
-from conftest import VAULT, VAULT_RG, db_request, unique
+from dpemu_helpers import VAULT, VAULT_RG, db_request, unique
 
 
 def credential(emu, secret=None, client_id=None):

@@ -6,7 +6,7 @@ import requests
 
 from dpemulator import postgres as pg
 
-from conftest import db_request, unique
+from dpemu_helpers import db_request, unique
 
 
 def test_secret_sentinels_never_logged(emu):

@@ -2,7 +2,7 @@
 (Runs late: it restarts the session's demo-world emulator.)"""
 import requests
 
-from conftest import cli, files_request, unique
+from dpemu_helpers import cli, files_request, unique
 
 AUTHZ = "/providers/Microsoft.Authorization"
 

@@ -1,0 +1,96 @@
+"""Small steps of `make demo` (scripts/demo.sh) that are easier in Python than in bash.
+
+Usage: _demo_helper.py STATE_DIR COMMAND [ARGS...]
+  count SERVER DB              rows of the employees table in DB on the emulator's real cluster SERVER
+  add-rows SERVER DB N         insert N more employees
+  backup BACKUP_INSTANCE       take a backup now (control API); prints the recovery point as JSON
+  field FILE KEY               print one field of a recovery point JSON (name, time)
+  extravars                    the restore playbook's extra vars for the demo world, as JSON
+  last-restore-job             the newest restore job, read with the collection's dataprotection_job_info module
+"""
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+import ssl
+
+VAULT, VAULT_RG = "TestBkpVault", "testBkpVaultRG"
+TARGET_DB = "emprestored21"
+
+
+def env(state):
+    with open(os.path.join(state, "env.json")) as fh:
+        return json.load(fh)
+
+
+def control(state, method, path, body=None):
+    e = env(state)
+    req = urllib.request.Request(e["DPEMULATOR_URL"] + path, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Authorization": "Bearer " + e["DPEMULATOR_CONTROL_TOKEN"],
+                                          "Content-Type": "application/json"})
+    ctx = ssl.create_default_context(cafile=os.path.join(state, "ca.pem"))
+    with urllib.request.urlopen(req, context=ctx, timeout=600) as resp:
+        return json.loads(resp.read())
+
+
+def psql(state, server, db, sql):
+    srv = control(state, "GET", "/_emulator/servers")[server]
+    # The password goes through the environment, never the command line.
+    run_env = dict(os.environ, PGHOST=srv["host"], PGPORT=str(srv["port"]), PGUSER=srv["admin_user"],
+                   PGPASSWORD=srv["admin_password"], PGSSLMODE="prefer")
+    out = subprocess.run(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql],
+                         env=run_env, check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def main(state, cmd, *args):
+    if cmd == "count":
+        print(psql(state, args[0], args[1], "SELECT count(*) FROM employees"))
+    elif cmd == "add-rows":
+        psql(state, args[0], args[1],
+             "INSERT INTO employees (first_name, last_name, email, dept_id, salary, hired_on) "
+             "SELECT 'New', 'Hire', 'new' || g || '@example.com', 1, 50000, current_date "
+             "FROM generate_series(1, %d) AS g" % int(args[2]))
+    elif cmd == "backup":
+        rp = control(state, "POST", "/_emulator/backup", {"backup_instance": args[0]})
+        print(json.dumps({"name": rp["name"], "time": rp["properties"]["recoveryPointTime"]}))
+    elif cmd == "field":
+        with open(args[0]) as fh:
+            print(json.load(fh)[args[1]])
+    elif cmd == "extravars":
+        servers = control(state, "GET", "/_emulator/servers")
+        source, target = servers["sourceossserver"], servers["targetossserver"]
+        print(json.dumps({
+            "vault_name": VAULT,
+            "vault_resource_group": VAULT_RG,
+            "datasource_id": source["id"] + "/databases/empdb11",
+            "target_server_id": target["id"],
+            "target_database_name": TARGET_DB,
+            # The role stores the target server's login in this Key Vault as an ADO.NET connection string.
+            "key_vault_uri": env(state)["DPEMULATOR_URL"] + "/keyvaults/targetosskv/",
+            "secret_name": "targetossserver-restore",
+            "admin_user": target["admin_user"],
+            "admin_password": target["admin_password"],
+            # The emulator applies role assignments at once and answers quickly: poll often.
+            "validate_delay": 2,
+            "poll_interval": 2,
+            "wait_timeout": 600,
+        }))
+    elif cmd == "last-restore-job":
+        args_text = "vault_name=%s resource_group=%s operation=Restore" % (VAULT, VAULT_RG)
+        out = subprocess.run(["ansible", "localhost", "-o", "-m", "azure_backup.dataprotection.dataprotection_job_info",
+                              "-a", args_text], check=True, capture_output=True, text=True,
+                             env=dict(os.environ, ANSIBLE_LOCALHOST_WARNING="false"))
+        result = json.loads(out.stdout.split("=>", 1)[1])
+        job = result["jobs"][0]
+        print("%s %s (%s)" % (job["job_id"], job["status"], job.get("duration") or "-"))
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    main(sys.argv[1], sys.argv[2], *sys.argv[3:])
