@@ -1,0 +1,10 @@
+def test_smoke(emulator, run_playbook):
+    bi = emulator.backup_instance('empdb11')
+    r = run_playbook('list_recovery_points', extravars={'vault_name': 'TestBkpVault', 'vault_resource_group': 'testBkpVaultRG', 'backup_instance_name': bi['name']})
+    r.assert_ok()
+    t = r.task('List the recovery points')
+    print(t['status'], t['result']['recovery_points'][0]['recovery_point_id'], r.stats, r.changed)
+    print(emulator.psql('sourceossserver', 'empdb11', 'select count(*) from employees'))
+    print(emulator.counters())
+    print(len(emulator.jobs()))
+    print(sorted(emulator.secret_values()))
