@@ -46,7 +46,7 @@ HOME_STAMP := $(TEST_HOME)/.bootstrap.stamp
 # Collection sources: every file the build may pick up. The list itself is kept in a file that
 # changes only when a file is added or removed, so that a deletion also triggers a rebuild.
 SOURCES := $(shell find . \( -path ./.git -o -path ./.venv -o -path ./.cache -o -path ./dist -o -path './.emulator*' \
-	-o -path ./.bench -o -path ./.ansible -o -path ./tests/output -o -path ./tests/emulator -o -name __pycache__ \
+	-o -path ./.bench -o -path ./.ansible -o -path ./tests/output -o -path ./tests/emulator -o -path ./tests/bench -o -name __pycache__ \
 	-o -name .pytest_cache -o -name '*.egg-info' \) -prune -o -type f ! -name '*.pyc' ! -name '* *' -print | LC_ALL=C sort)
 SOURCES_LIST := $(CACHE)/sources.list
 $(shell mkdir -p $(CACHE) && printf '%s\n' $(SOURCES) > $(SOURCES_LIST).new \
@@ -63,8 +63,8 @@ PYVER = $$($(VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:
 # tarball's and `ansible_collections.azure_backup.dataprotection` resolves to .cache/collections. Options as
 # `ansible-test units` sets them. DP_REPO_ROOT tells tests where the source tree is (for files that do not ship,
 # e.g. emulator worlds). Exit status 5 (no tests collected) counts as "nothing to test yet".
-PYTEST = cd $(INSTALLED) && DP_REPO_ROOT=$(CURDIR) PYTHONPATH=$(COLLECTIONS) PYTHONDONTWRITEBYTECODE=1 pytest -p no:cacheprovider \
-	--rootdir $(INSTALLED) --confcutdir $(INSTALLED) --strict-markers -o xfail_strict=true
+PYTEST = cd $$(readlink -f $(INSTALLED)) && DP_REPO_ROOT=$(CURDIR) PYTHONPATH=$$(readlink -f $(COLLECTIONS)) PYTHONDONTWRITEBYTECODE=1 \
+	pytest -p no:cacheprovider --rootdir . --confcutdir . --strict-markers -o xfail_strict=true
 
 TEST_GATES := venv build install changelog-lint ee-check unit docs-lint lint sanity integration molecule
 
@@ -100,22 +100,28 @@ $(VENV_STAMP): $(REQUIREMENTS) scripts/bootstrap.sh
 	touch $@
 
 build: $(TARBALL)
-	@echo "built: $(TARBALL)"
 
+# Several `make` runs may share this checkout (developers, helpers, CI): the tarball is built aside and
+# renamed into dist/, and .cache/collections and .cache/check are symlinks swapped atomically to fresh
+# directories (the previous one is kept, so that a run still using it is not pulled from under it).
 $(TARBALL): $(VENV_STAMP) $(SOURCES_LIST) $(SOURCES)
-	mkdir -p dist
-	rm -f dist/azure_backup-dataprotection-*.tar.gz
-	ansible-galaxy collection build --force --output-path dist .
+	@tmp=$(CACHE)/build.$$$$; rm -rf $$tmp; mkdir -p $$tmp dist; \
+	ansible-galaxy collection build --output-path $$tmp . && mv -f $$tmp/$(notdir $(TARBALL)) $(TARBALL); \
+	rm -rf $$tmp; find dist -name 'azure_backup-dataprotection-*.tar.gz' ! -name $(notdir $(TARBALL)) -delete
+	@echo "built $(TARBALL)"
 
 install: $(INSTALL_STAMP)
-	@echo "installed: $(INSTALLED)"
+	@echo "installed: $(INSTALLED) -> $$(readlink -f $(INSTALLED))"
 
 $(INSTALL_STAMP): $(TARBALL)
 	@# The tarball must hold collection content only (galaxy.yml build_ignore).
-	@if tar -tzf $(TARBALL) | grep -E '^(\.venv|\.cache|\.ci|\.emulator[^/]*|\.bench|dist|scripts|tests/output|tests/emulator|docs/dev)(/|$$)|^Makefile$$'; then \
+	@if tar -tzf $(TARBALL) | grep -E '^(\.venv|\.cache|\.ci|\.emulator[^/]*|\.bench|dist|scripts|tests/output|tests/emulator|tests/bench|docs/dev)(/|$$)|^Makefile$$'; then \
 		echo "$(TARBALL) contains the files above, which galaxy.yml build_ignore should exclude" >&2; exit 1; fi
-	rm -rf $(INSTALLED) $(COLLECTIONS)/ansible_collections/azure_backup/dataprotection-*.info
-	ansible-galaxy collection install --offline --no-deps --force -p $(COLLECTIONS) $(TARBALL)
+	@id=$$(date +%s%N).$$$$; \
+	ansible-galaxy collection install --offline --no-deps --force -p $(CACHE)/installs/$$id $(TARBALL) 2>&1 \
+		| { grep -v 'is not part of the configured Ansible collections path' || true; }; \
+	test -f $(CACHE)/installs/$$id/ansible_collections/azure_backup/dataprotection/MANIFEST.json; \
+	$(call swap_link,installs/$$id,$(COLLECTIONS))
 	touch $@
 
 # The copy that ansible-test and antsibull-docs check: exactly the installed tarball content at
@@ -123,10 +129,17 @@ $(INSTALL_STAMP): $(TARBALL)
 # enclosing git repository, and this repository ignores .cache/: without its own repo they would see
 # no files at all (and pass).
 $(CHECK_STAMP): $(INSTALL_STAMP)
-	rm -rf $(CACHE)/check && mkdir -p $(dir $(CHECK_COPY))
-	cp -a $(INSTALLED) $(CHECK_COPY)
-	git -C $(CHECK_COPY) init -q && printf '%s\n' tests/output/ __pycache__/ '*.pyc' >> $(CHECK_COPY)/.git/info/exclude
+	@id=$$(date +%s%N).$$$$; dir=$(CACHE)/checks/$$id/ansible_collections/azure_backup; \
+	mkdir -p $$dir && cp -a $$(readlink -f $(INSTALLED)) $$dir/dataprotection; \
+	git -C $$dir/dataprotection init -q; \
+	printf '%s\n' tests/output/ __pycache__/ '*.pyc' >> $$dir/dataprotection/.git/info/exclude; \
+	$(call swap_link,checks/$$id,$(CACHE)/check)
 	touch $@
+
+# $(call swap_link,TARGET relative to .cache,LINK): point LINK at TARGET atomically; prune older siblings of
+# TARGET, keeping the newest two.
+swap_link = { [ -L $(2) ] || rm -rf $(2); } && ln -sfn $(1) $(2).tmp.$$$$ && mv -T $(2).tmp.$$$$ $(2) \
+	&& ls -1d $(CACHE)/$(dir $(1))* | sort -r | tail -n +3 | xargs -r rm -rf
 
 $(HOME_STAMP): $(VENV_STAMP) scripts/bootstrap.sh scripts/get_pip_offline.py
 	scripts/bootstrap.sh ansible-test-home $(VENV) $(TEST_HOME)
@@ -152,14 +165,13 @@ unit: $(INSTALL_STAMP)
 	if [ "$${rc:-0}" = 5 ]; then echo "unit: no unit tests collected"; elif [ "$${rc:-0}" != 0 ]; then exit $$rc; fi
 
 docs-lint: $(CHECK_STAMP)
-	antsibull-docs lint-collection-docs --plugin-docs $(CHECK_COPY)
+	antsibull-docs lint-collection-docs --plugin-docs $$(readlink -f $(CHECK_COPY))
 
 lint: $(INSTALL_STAMP)
 	ansible-lint $(LINT_ARGS)
 
 sanity: $(CHECK_STAMP) $(HOME_STAMP)
-	rm -rf $(CHECK_COPY)/tests/output
-	cd $(CHECK_COPY) && HOME=$(TEST_HOME) ansible-test sanity --local --python $(PYVER) --color no $(SANITY_ARGS)
+	cd $$(readlink -f $(CHECK_COPY)) && rm -rf tests/output && HOME=$(TEST_HOME) ansible-test sanity --local --python $(PYVER) --color no $(SANITY_ARGS)
 
 integration: $(INSTALL_STAMP)
 	@# the emulator's own tests first (tests/emulator/tests, run from its package directory)

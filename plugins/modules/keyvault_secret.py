@@ -103,7 +103,7 @@ options:
 extends_documentation_fragment:
   - azure_backup.dataprotection.auth
   - azure_backup.dataprotection.attributes
-  - azure_backup.dataprotection.attributes.action_group
+  - azure_backup.dataprotection.attributes.ACTION_GROUP
 attributes:
   check_mode:
     support: full
@@ -315,7 +315,8 @@ def ensure_secret(store, state, value, content_type, tags, check_mode):
             return False, False, None, {'before': {}, 'after': {}}, f'Secret {store.name} does not exist.'
         if not check_mode:
             store.delete()
-        return True, False, None, {'before': before, 'after': {}}, f'Secret {store.name} deleted.'
+        verb = 'would be deleted' if check_mode else 'deleted'
+        return True, False, None, {'before': before, 'after': {}}, f'Secret {store.name} {verb}.'
 
     value_changed = current is None or current_value != value
     meta_changed = current is not None and (
@@ -336,6 +337,7 @@ def ensure_secret(store, state, value, content_type, tags, check_mode):
     if check_mode:
         after['version'] = '<new version>'
     verb = 'created' if current is None else 'updated'
+    verb = f'would be {verb}' if check_mode else verb
     what = 'value' if value_changed else 'content type/tags'
     msg = f'Secret {store.name} {verb}.' if current is None else f'Secret {store.name} {verb} ({what} changed).'
     return True, value_changed, after_bundle, {'before': before, 'after': after}, msg
@@ -371,7 +373,7 @@ def main():
                      'choices': ['Disable', 'Allow', 'Prefer', 'Require', 'VerifyCA', 'VerifyFull']},
     }
     argument_spec = {
-        'secret_uri': {'type': 'str'},
+        'secret_uri': {'type': 'str', 'no_log': False},  # an address, not a secret
         'vault_uri': {'type': 'str'},
         'name': {'type': 'str'},
         'value': {'type': 'str', 'no_log': True},

@@ -87,7 +87,7 @@ options:
 extends_documentation_fragment:
   - azure_backup.dataprotection.auth
   - azure_backup.dataprotection.attributes
-  - azure_backup.dataprotection.attributes.action_group
+  - azure_backup.dataprotection.attributes.ACTION_GROUP
 attributes:
   check_mode:
     support: full
@@ -668,7 +668,7 @@ def main():
         'resource_group': {'type': 'str', 'required': True},
         'user_assigned_identity_id': {'type': 'str'},
         'target_server_id': {'type': 'str'},
-        'secret_uri': {'type': 'str'},
+        'secret_uri': {'type': 'str', 'no_log': False},  # an address, not a secret
         'key_vault_id': {'type': 'str'},
         'target_storage_account_id': {'type': 'str'},
         'target_container_url': {'type': 'str'},

@@ -47,6 +47,15 @@ Fixtures
     with ``role_vars`` (FAST_ROLE_VARS first) given as extra vars, as AWX gives a job template's survey, and ends
     with a ``debug`` of ``postgresql_restore_result``. ``start=True`` returns a RunningPlaybook instead.
 
+``run_tasks`` (session) -> callable ``run_tasks(tasks, **run_playbook_kwargs)`` -> PlaybookResult: one play on
+    localhost with the given tasks, each ``{'name': ..., 'module': 'pg_restore' (short name = this collection) or
+    an FQCN, 'params': {...}, other task keywords such as 'ignore_errors': True}`` (written as JSON). Look results
+    up with ``result.task(name)``.
+
+``run_module`` (session) -> callable ``run_module(module, params, **run_playbook_kwargs)`` -> (PlaybookResult,
+    record): ``run_tasks`` of one task; ``record['result']`` is what ``register`` would hold, ``record['status']``
+    ok/changed/failed. Never asserts rc.
+
 ``unique_name`` (function) -> callable ``unique_name(prefix='db') -> str``: a lowercase name unique in the session.
 
 Objects
@@ -56,10 +65,10 @@ Objects
 raises AssertionError on HTTP >= 300), ``.servers()``, ``.server(name)``, ``.psql(server, db, sql,
 user=None, password=None, check=True)`` -> list of rows (tuples of str; psql -At), ``.databases(server)``,
 ``.set_knobs(**kw)``, ``.knobs()``, ``.add_fault(**spec)``, ``.clear_faults()``, ``.counters()`` (the
-``counters`` dict) / ``.request_counts()`` / ``.reset_counters()``, ``.status()``, ``.backup_instances()``,
+``counters`` dict) / ``.request_counts()`` / ``.writes()`` (non-GET Azure calls) / ``.reset_counters()``, ``.status()``, ``.backup_instances()``,
 ``.backup_instance(ref='empdb11')`` (by name, database or server), ``.backup(bi='empdb11')`` -> recovery point
 (ARM shape), ``.archive(bi='empdb11', rp='latest')``, ``.seed_points(bi, count, interval_hours, archive)``,
-``.cancel_job(guid)``, ``.token(scope)``, ``.arm(method, path, body=None, params=None)`` -> requests.Response,
+``.cancel_job(guid)``, ``.wait_idle(timeout=120)`` (until no job runs), ``.token(scope)``, ``.arm(method, path, body=None, params=None)`` -> requests.Response,
 ``.jobs(operation=None)`` -> raw backupJobs of the vault (every page), ``.restore_jobs()``,
 ``.recovery_points(bi='empdb11')`` (raw), ``.server_id(name, rg='targetrg')``, ``.vault_id``,
 ``.kv_uri(vault)``, ``.container_url(account, container)``, ``.blobs(account, container, prefix='')``,
@@ -71,7 +80,7 @@ the world and env.json know: client secrets, admin passwords, the control token)
 record: ``{'event', 'status' ('ok'|'changed'|'failed'|'skipped'|'ignored'|'retry'|...), 'host', 'task', 'action',
 'role', 'result'}``), ``.stats`` (``{host: {'ok', 'changed', 'failures', 'skipped', 'rescued', ...}}``, None when
 the run did not reach the recap), ``.changed`` (changed count of localhost), ``.task(name)`` (last task record
-whose name contains ``name``; KeyError when none), ``.tasks(name)``, ``.by_action(action)``, ``.failed``
+named ``name``, else whose name contains it; KeyError when none), ``.tasks(name)``, ``.by_action(action)``, ``.failed``
 (failed task records), ``.assert_ok()``, ``.assert_failed()`` (both return self and show the output's tail on
 failure).
 """
@@ -277,6 +286,13 @@ class Emulator:
     def request_counts(self):
         return self.control('GET', 'counters')['requests']
 
+    def writes(self):
+        """Request counts of every non-GET call to the emulated Azure (control API and token requests excluded):
+        compare two snapshots to prove that a run wrote nothing. validateRestore (a read-only POST) is included."""
+        return {key: count for key, count in self.request_counts().items()
+                if key.split(' ')[0] in ('PUT', 'POST', 'PATCH', 'DELETE')
+                and not key.split(' ', 1)[1].startswith(('control.', 'aad.', 'msi.'))}
+
     def reset_counters(self):
         return self.control('DELETE', 'counters')
 
@@ -313,6 +329,13 @@ class Emulator:
 
     def cancel_job(self, guid):
         return self.control('POST', 'jobs/%s/cancel' % guid)
+
+    def wait_idle(self, timeout=120):
+        """Waits until no job runs (a restore/backup trigger while a job runs on the backup instance is refused)."""
+        deadline = time.monotonic() + timeout
+        while self.status()['jobs_running']:
+            assert time.monotonic() < deadline, 'jobs still running after %s s' % timeout
+            time.sleep(0.3)
 
     # ARM views -------------------------------------------------------------------------------------------
     @property
@@ -488,7 +511,9 @@ class PlaybookResult:
         return [r for r in self.results if r['event'] == 'task' and r['status'] == 'failed']
 
     def tasks(self, name):
-        return [r for r in self.results if r['event'] == 'task' and name in r['task']]
+        """Task records named `name` exactly, else those whose name contains it."""
+        exact = [r for r in self.results if r['event'] == 'task' and r['task'] == name]
+        return exact or [r for r in self.results if r['event'] == 'task' and name in r['task']]
 
     def task(self, name):
         found = self.tasks(name)
@@ -649,7 +674,6 @@ ROLE_PLAY = '''\
         var: postgresql_restore_result
 '''
 
-
 # ------------------------------------------------------------------------------------------------ fixtures
 
 
@@ -722,6 +746,37 @@ def run_role(run_playbook):
         call = run_playbook.start if start else run_playbook
         return call(ROLE_PLAY, extravars=extravars, check=check, verbosity=verbosity, emulator=emulator, env=env,
                     timeout=timeout, args=args)
+    return run
+
+
+def play_text(tasks):
+    """A one-play playbook (localhost, no facts) from task dicts {'name', 'module', 'params', **task keywords}."""
+    lines = ['- name: Integration test play', '  hosts: localhost', '  gather_facts: false', '  tasks:']
+    for task in tasks:
+        task = dict(task)
+        module = task.pop('module')
+        fqcn = module if '.' in module else '%s.%s.%s' % (NAMESPACE, NAME, module)
+        lines.append('    - name: %s' % json.dumps(task.pop('name')))
+        lines.append('      %s: %s' % (fqcn, json.dumps(task.pop('params', {}))))
+        for key, value in task.items():
+            lines.append('      %s: %s' % (key, json.dumps(value)))
+    return '\n'.join(lines) + '\n'
+
+
+@pytest.fixture(scope='session')
+def run_tasks(run_playbook):
+    def run(tasks, **kwargs):
+        return run_playbook(play_text(tasks), **kwargs)
+    return run
+
+
+@pytest.fixture(scope='session')
+def run_module(run_tasks):
+    def run(module, params, **kwargs):
+        result = run_tasks([{'name': 'Module under test', 'module': module, 'params': params}], **kwargs)
+        records = result.tasks('Module under test')
+        assert records, result.tail()
+        return result, records[-1]
     return run
 
 

@@ -14,7 +14,9 @@ from ansible.errors import AnsibleLookupError
 from ansible_collections.azure_backup.dataprotection.plugins.lookup import keyvault_secret
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _auth
 
-from conftest import SENTINEL_SECRET, SENTINEL_TOKEN, TEST_CLOUD, FakeCredential  # pylint: disable=import-error
+from ansible_collections.azure_backup.dataprotection.tests.unit.conftest import (
+    SENTINEL_SECRET, SENTINEL_TOKEN, TEST_CLOUD, FakeCredential,
+)
 
 VAULT = 'https://kv1.vault.example.test'
 VERSION = '0a1b2c3d4e5f60718293a4b5c6d7e8f9'

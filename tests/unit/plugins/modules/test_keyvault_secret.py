@@ -14,7 +14,7 @@ from responses import matchers
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _auth
 from ansible_collections.azure_backup.dataprotection.plugins.modules import keyvault_secret
 
-from conftest import (  # pylint: disable=import-error
+from ansible_collections.azure_backup.dataprotection.tests.unit.conftest import (
     SENTINEL_SECRET, SENTINEL_TOKEN, TEST_CLOUD, AnsibleExitJson, AnsibleFailJson, FakeCredential, module_args,
 )
 
@@ -255,4 +255,3 @@ def test_connection_string_is_registered_as_no_log(rsps, monkeypatch):
     rsps.get(SECRET_URL, json=bundle(CONN_STRING))
     run({'secret_uri': SECRET_URL, 'connection': CONNECTION})
     assert CONN_STRING in seen['no_log'] and SENTINEL_SECRET in seen['no_log']
-

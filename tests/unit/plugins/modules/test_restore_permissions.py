@@ -16,7 +16,7 @@ import responses
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _auth
 from ansible_collections.azure_backup.dataprotection.plugins.modules import restore_permissions as rp
 
-from conftest import (  # pylint: disable=import-error
+from ansible_collections.azure_backup.dataprotection.tests.unit.conftest import (
     ARM, SENTINEL_TOKEN, SUBSCRIPTION, TEST_CLOUD, AnsibleExitJson, AnsibleFailJson, FakeCredential, module_args,
 )
 
@@ -79,7 +79,10 @@ class FakeArm:
     def get(self, request):
         parts = urlsplit(request.url)
         path, query = parts.path, parse_qs(parts.query)
-        ok = lambda body: self._reply(200, body)  # noqa: E731
+
+        def ok(body):
+            return self._reply(200, body)
+
         if path == VAULT_ID:
             return ok({'id': VAULT_ID, 'name': 'TestBkpVault', 'identity': self.vault_identity})
         if path.endswith('/providers/Microsoft.Authorization/roleAssignments'):
@@ -298,7 +301,7 @@ def test_scope_option_widens_new_assignments(arm, scope, expected):
     assert all(path.startswith(expected + '/providers/Microsoft.Authorization/roleAssignments/')
                for path, _body in arm.writes)
     # the second run finds them at the wider scope
-    again, _ = run(dict(DB, scope=scope))
+    again, _failed = run(dict(DB, scope=scope))
     assert not again['changed']
 
 
@@ -359,7 +362,7 @@ def test_access_policy_model_adds_get_list_then_is_idempotent(mock):
                                                        'permissions': {'secrets': ['get', 'list']}}]}}
     assert result['targets']['key_vault_rbac'] is False
     assert not any(g['role'] == 'Key Vault Secrets User' for g in result['required'])
-    again, _ = run(DB)
+    again, _failed = run(DB)
     assert not again['changed'] and any(p['kind'] == 'access_policy' for p in again['already_present'])
 
 
@@ -386,7 +389,7 @@ def test_firewall_and_key_vault_network_warnings(arm, warnings):
 
 def test_server_public_access_disabled_warns(arm):
     arm.server_props['publicNetworkAccess'] = 'Disabled'
-    result, _ = run(DB, check_mode=True)
+    result, _failed = run(DB, check_mode=True)
     assert any('public network access' in w for w in result['network_warnings'])
 
 
@@ -396,7 +399,7 @@ def test_files_restore_finds_the_account_from_the_container_url(arm):
     result, failed = run(FILES, diff=True)
     assert not failed and roles(result['granted']) == [('Storage Blob Data Contributor', SA_ID)]
     assert result['targets'] == {'storage_account_id': SA_ID}
-    again, _ = run(FILES)
+    again, _failed = run(FILES)
     assert not again['changed']
 
 

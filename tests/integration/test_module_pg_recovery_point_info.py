@@ -1,0 +1,131 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, Azure Backup Data Protection collection contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""pg_recovery_point_info on the emulator: every selection (all, one by id, latest, earliest, before, time window,
+datastore), a point moved to the archive tier shows archive_only, by backup instance name and by datasource id;
+the same answers in check mode, in a real run and in a re-run, never changed, nothing written.
+
+Works on the flexible server's backup instance, so that archiving one of its points does not change what the
+single server's "latest" point is for the other tests sharing the emulator.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+VAULT = {'vault_name': 'TestBkpVault', 'resource_group': 'testBkpVaultRG'}
+
+
+def _time(value):
+    """A recovery point time ('2025-01-30T22:01:16.2569170Z', 7 digits) as an aware datetime."""
+    head, _, frac = value.rstrip('Z').partition('.')
+    return datetime.datetime.fromisoformat(head).replace(
+        microsecond=int((frac + '000000')[:6]), tzinfo=datetime.timezone.utc)
+
+
+def _iso(moment):
+    return moment.strftime('%Y-%m-%dT%H:%M:%S.%fZ')
+
+
+@pytest.fixture(scope='module')
+def points(emulator):
+    """The flexible server's points: the world's initial one (a day old), an archived one, and the latest one."""
+    emulator.wait_idle()
+    archived = emulator.backup('sourceflexserver')
+    latest = emulator.backup('sourceflexserver')
+    moved = emulator.archive('sourceflexserver', archived['name'])
+    assert [d['objectType'] if 'objectType' in d else d.get('dataStoreType')
+            for d in moved['properties']['recoveryPointDataStoresDetails']]
+    raw = emulator.recovery_points('sourceflexserver')
+    by_time = sorted(raw, key=lambda p: _time(p['properties']['recoveryPointTime']))
+    assert by_time[-1]['name'] == latest['name'], 'the new backup is not the latest point'
+    return {'bi': emulator.backup_instance('sourceflexserver'), 'earliest': by_time[0], 'archived': moved,
+            'latest': latest, 'all': raw}
+
+
+def _tasks(points, emulator):
+    bi = points['bi']
+    base = dict(VAULT, backup_instance_name=bi['name'])
+    archived_time = _time(points['archived']['properties']['recoveryPointTime'])
+    earliest_time = _time(points['earliest']['properties']['recoveryPointTime'])
+    tasks = [
+        ('all', dict(base)),
+        ('all by datasource id', dict(VAULT, datasource_id=emulator.server_id('sourceflexserver', 'sourcerg',
+                                                                              'flexibleServers'), select='all')),
+        ('latest', dict(base, select='latest')),
+        ('earliest', dict(base, select='earliest')),
+        ('before the archived point', dict(base, before=_iso(archived_time))),
+        ('before the archived point, all', dict(base, before=_iso(archived_time), select='all')),
+        ('in the archive tier', dict(base, datastore='ArchiveStore')),
+        ('in the vault tier', dict(base, datastore='VaultStore')),
+        ('latest in the archive tier', dict(base, datastore='ArchiveStore', select='latest')),
+        ('one by id', dict(base, recovery_point_id=points['archived']['name'])),
+        ('one by ARM id', dict(base, recovery_point_id=points['latest']['id'])),
+        ('window from the archived point', dict(base, start_time=_iso(archived_time))),
+        ('window up to the earliest point', dict(base, end_time=_iso(earliest_time + datetime.timedelta(seconds=1)))),
+    ]
+    result = [{'name': name, 'module': 'pg_recovery_point_info', 'params': params} for name, params in tasks]
+    result += [
+        {'name': 'nothing that old', 'module': 'pg_recovery_point_info', 'ignore_errors': True,
+         'params': dict(base, before=_iso(earliest_time - datetime.timedelta(days=30)))},
+        {'name': 'unknown point', 'module': 'pg_recovery_point_info', 'ignore_errors': True,
+         'params': dict(base, recovery_point_id='0123456789abcdef0123456789abcdef')},
+    ]
+    return result
+
+
+def _ids(record):
+    return [p['recovery_point_id'] for p in record['result']['recovery_points']]
+
+
+@pytest.mark.parametrize('mode', ['check', 'real', 'rerun'])
+def test_selections(emulator, run_tasks, points, mode):
+    writes_before = emulator.writes()
+    result = run_tasks(_tasks(points, emulator), check=(mode == 'check')).assert_ok()
+    assert emulator.writes() == writes_before, 'an info module wrote something'
+    assert result.changed == 0
+    for record in result.results:
+        assert record['result'].get('changed') is False, record['task']
+
+    earliest, archived, latest = (points[k]['name'] for k in ('earliest', 'archived', 'latest'))
+    every = {p['name'] for p in points['all']}
+
+    listed = result.task('all')
+    assert set(_ids(listed)) == every and len(_ids(listed)) == len(every)
+    assert 'recovery_point' not in listed['result'] or listed['result']['recovery_point'] in (None, {})
+    assert listed['result']['backup_instance']['name'] == points['bi']['name']
+    assert listed['result']['backup_instance']['datasource_type'] == 'Microsoft.DBforPostgreSQL/flexibleServers'
+    assert set(_ids(result.task('all by datasource id'))) == every
+    assert result.task('all by datasource id')['result']['backup_instance']['name'] == points['bi']['name']
+
+    flags = {p['recovery_point_id']: p for p in listed['result']['recovery_points']}
+    assert flags[archived]['archive_only'] is True and flags[archived]['datastores'] == ['ArchiveStore']
+    assert flags[latest]['archive_only'] is False and 'VaultStore' in flags[latest]['datastores']
+
+    assert result.task('latest')['result']['recovery_point']['recovery_point_id'] == latest
+    assert _ids(result.task('latest')) == [latest]
+    assert result.task('earliest')['result']['recovery_point']['recovery_point_id'] == earliest
+    assert result.task('before the archived point')['result']['recovery_point']['recovery_point_id'] == archived
+    assert set(_ids(result.task('before the archived point, all'))) == {earliest, archived}
+
+    assert _ids(result.task('in the archive tier')) == [archived]
+    assert set(_ids(result.task('in the vault tier'))) == every - {archived}
+    only = result.task('latest in the archive tier')['result']['recovery_point']
+    assert only['recovery_point_id'] == archived and only['archive_only'] is True
+
+    one = result.task('one by id')['result']['recovery_point']
+    assert one['recovery_point_id'] == archived and one['archive_only'] is True
+    assert result.task('one by ARM id')['result']['recovery_point']['recovery_point_id'] == latest
+
+    assert set(_ids(result.task('window from the archived point'))) == {archived, latest}
+    assert _ids(result.task('window up to the earliest point')) == [earliest]
+
+    too_old = result.task('nothing that old')
+    assert too_old['status'] == 'ignored'
+    assert earliest in too_old['result']['msg'], too_old['result']['msg']
+    unknown = result.task('unknown point')
+    assert unknown['status'] == 'ignored'
+    assert '0123456789abcdef0123456789abcdef' in unknown['result']['msg']
