@@ -6,8 +6,8 @@
 # Works from a fresh clone: the venv (.venv) is built from the requirement files (rebuilt when they
 # change), the collection is built into dist/ and installed from that tarball into .cache/collections,
 # and every gate after `install` uses the installed copy (ANSIBLE_COLLECTIONS_PATH, PYTHONPATH), so the
-# tests prove that the tarball works. Tool state lives under .cache/ (ANSIBLE_HOME, and the HOME that
-# ansible-test uses, with the offline get-pip shim from scripts/), never in your own ~/.ansible.
+# tests prove that the tarball works. Ansible state lives under .cache/ (ANSIBLE_HOME, and the HOME that
+# ansible-test uses, with its sanity venvs and the offline get-pip shim from scripts/), not in ~/.ansible.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -49,8 +49,8 @@ SOURCES := $(shell find . \( -path ./.git -o -path ./.venv -o -path ./.cache -o 
 	-o -path ./.bench -o -path ./.ansible -o -path ./tests/output -o -path ./tests/emulator -o -path ./tests/bench -o -name __pycache__ \
 	-o -name .pytest_cache -o -name '*.egg-info' \) -prune -o -type f ! -name '*.pyc' ! -name '* *' -print | LC_ALL=C sort)
 SOURCES_LIST := $(CACHE)/sources.list
-$(shell mkdir -p $(CACHE) && printf '%s\n' $(SOURCES) > $(SOURCES_LIST).new \
-	&& { cmp -s $(SOURCES_LIST).new $(SOURCES_LIST) || mv $(SOURCES_LIST).new $(SOURCES_LIST); } ; rm -f $(SOURCES_LIST).new)
+$(shell mkdir -p $(CACHE) && printf '%s\n' $(SOURCES) > $(SOURCES_LIST).$$$$ \
+	&& { cmp -s $(SOURCES_LIST).$$$$ $(SOURCES_LIST) || mv $(SOURCES_LIST).$$$$ $(SOURCES_LIST); } ; rm -f $(SOURCES_LIST).$$$$)
 
 # Tools from the venv; collection state under .cache/.
 export PATH := $(VENV)/bin:$(PATH)

@@ -98,8 +98,8 @@ class Emulator:
         with open(os.path.join(self.state, "env.json"), encoding="utf-8") as fh:
             self.env = json.load(fh)
         self._token = None
+        # REQUESTS_CA_BUNDLE in the environment overrides Session.verify: verify= is passed on each call
         self._session = requests.Session()
-        self._session.verify = self.ca
         if knobs:
             self.set_knobs(knobs)
         return self
@@ -113,10 +113,11 @@ class Emulator:
             self.log("warning: %s" % exc)
         pid = self.pid
         if pid:
-            try:  # the emulator this bench started, by its pid: never left behind
-                os.kill(pid, 0)
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
+            try:  # the emulator this bench started, by its pid, if `stop` left it running
+                with open("/proc/%d/cmdline" % pid, "rb") as fh:
+                    if b"dpemulator" in fh.read():
+                        os.kill(pid, signal.SIGKILL)
+            except (FileNotFoundError, ProcessLookupError):
                 pass
 
     def snapshot(self, name):
@@ -166,7 +167,7 @@ class Emulator:
 
     # control API ---------------------------------------------------------------------------------
     def control(self, method, path, body=None, timeout=600):
-        r = self._session.request(method, self.url + "/_emulator" + path, json=body, timeout=timeout,
+        r = self._session.request(method, self.url + "/_emulator" + path, json=body, timeout=timeout, verify=self.ca,
                                   headers={"Authorization": "Bearer " + self.env["DPEMULATOR_CONTROL_TOKEN"]})
         if r.status_code >= 300:
             raise EmulatorError("control %s %s: HTTP %d %s" % (method, path, r.status_code, r.text[:500]))
@@ -190,7 +191,7 @@ class Emulator:
     # ARM (the bench's own reads: done after the counters of a run were taken) ----------------------
     def token(self):
         if self._token is None:
-            r = self._session.post("%s/%s/oauth2/v2.0/token" % (self.url, self.env["AZURE_TENANT"]), timeout=60,
+            r = self._session.post("%s/%s/oauth2/v2.0/token" % (self.url, self.env["AZURE_TENANT"]), timeout=60, verify=self.ca,
                                    data={"grant_type": "client_credentials", "client_id": self.env["AZURE_CLIENT_ID"],
                                          "client_secret": self.env["AZURE_SECRET"], "scope": TENANT_SCOPE})
             r.raise_for_status()
@@ -200,7 +201,7 @@ class Emulator:
     def arm_get(self, path):
         url = path if path.startswith("https://") else self.url + path
         params = None if "api-version=" in url else {"api-version": API_VERSION}
-        r = self._session.get(url, params=params, timeout=120, headers={"Authorization": "Bearer " + self.token()})
+        r = self._session.get(url, params=params, timeout=120, verify=self.ca, headers={"Authorization": "Bearer " + self.token()})
         if r.status_code != 200:
             raise EmulatorError("GET %s: HTTP %d %s" % (path, r.status_code, r.text[:300]))
         return r.json()
@@ -430,7 +431,7 @@ def inject_recovery_points(state_dir, backup_instance_name, count, interval_hour
         json.dump(data, fh, separators=(",", ":"))
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
-    return len(points)
+    return len(points), base["id"], base["time"]
 
 
 # ---------------------------------------------------------------------------------------------- machine

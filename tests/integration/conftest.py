@@ -38,7 +38,7 @@ Fixtures
     ``playbooks/``), a name of one of the collection's playbooks (``restore_database``), or inline YAML text
     (contains a newline). The environment is what AWX injects: only the emulator's AZURE_* and REQUESTS_CA_BUNDLE
     (from ``emulator``, default the session emulator), plus PATH/HOME/LANG and the ANSIBLE_* settings below;
-    ``env`` adds or overrides variables (a value of None removes one). Extravars are passed as one JSON ``-e``.
+    ``env`` adds or overrides variables (a value of None removes one). Extravars go to a JSON file (``-e @file``).
     ``run_playbook.start(...)`` takes the same arguments and returns a RunningPlaybook (``.proc``, ``.kill()``,
     ``.wait() -> PlaybookResult``, ``.results()`` so far) for runs a test interrupts.
 
@@ -637,7 +637,11 @@ class PlaybookRunner:
                              '      ansible_python_interpreter: %s\n' % sys.executable)
         command = [tool('ansible-playbook'), self._playbook_path(playbook, rundir), '-i', str(inventory)]
         if extravars:
-            command += ['-e', json.dumps(extravars)]
+            # a file, as AWX does: no secret on the command line (visible in ps)
+            extravars_file = rundir / 'extravars.json'
+            extravars_file.write_text(json.dumps(extravars))
+            os.chmod(extravars_file, 0o600)
+            command += ['-e', '@' + str(extravars_file)]
         if check:
             command.append('--check')
         if diff:

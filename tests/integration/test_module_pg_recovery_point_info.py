@@ -37,8 +37,7 @@ def points(emulator):
     archived = emulator.backup('sourceflexserver')
     latest = emulator.backup('sourceflexserver')
     moved = emulator.archive('sourceflexserver', archived['name'])
-    assert [d['objectType'] if 'objectType' in d else d.get('dataStoreType')
-            for d in moved['properties']['recoveryPointDataStoresDetails']]
+    assert [d['type'] for d in moved['properties']['recoveryPointDataStoresDetails']] == ['ArchiveStore']
     raw = emulator.recovery_points('sourceflexserver')
     by_time = sorted(raw, key=lambda p: _time(p['properties']['recoveryPointTime']))
     assert by_time[-1]['name'] == latest['name'], 'the new backup is not the latest point'
@@ -81,21 +80,45 @@ def _ids(record):
     return [p['recovery_point_id'] for p in record['result']['recovery_points']]
 
 
-@pytest.mark.parametrize('mode', ['check', 'real', 'rerun'])
-def test_selections(emulator, run_tasks, points, mode):
-    writes_before = emulator.writes()
-    result = run_tasks(_tasks(points, emulator), check=(mode == 'check')).assert_ok()
-    assert emulator.writes() == writes_before, 'an info module wrote something'
-    assert result.changed == 0
-    for record in result.results:
-        assert record['result'].get('changed') is False, record['task']
+SUBSET = ('all', 'latest', 'one by id', 'in the archive tier')
 
+
+def _answers(result, names):
+    return {name: (result.task(name)['result']['recovery_points'], result.task(name)['result'].get('recovery_point'))
+            for name in names}
+
+
+def test_check_mode_then_real_run_then_rerun(emulator, run_tasks, points):
+    tasks = _tasks(points, emulator)
+    subset = [task for task in tasks if task['name'] in SUBSET]
+
+    # check mode: the module reads as usual (info modules run in check mode), changes and writes nothing
+    writes_before = emulator.writes()
+    checked = run_tasks(subset, check=True).assert_ok()
+    assert emulator.writes() == writes_before, 'an info module wrote something in check mode'
+    assert checked.changed == 0 and all(r['result']['changed'] is False for r in checked.results)
+
+    # real run: every selection
+    real = run_tasks(tasks).assert_ok()
+    assert emulator.writes() == writes_before, 'an info module wrote something'
+    assert real.changed == 0 and all(r['result']['changed'] is False for r in real.results)
+    _check_selections(real, points)
+    assert _answers(checked, SUBSET) == _answers(real, SUBSET)
+
+    # re-run: the same answers, still unchanged
+    again = run_tasks(subset).assert_ok()
+    assert again.changed == 0 and all(r['result']['changed'] is False for r in again.results)
+    assert _answers(again, SUBSET) == _answers(real, SUBSET)
+    assert emulator.writes() == writes_before
+
+
+def _check_selections(result, points):
     earliest, archived, latest = (points[k]['name'] for k in ('earliest', 'archived', 'latest'))
     every = {p['name'] for p in points['all']}
 
     listed = result.task('all')
     assert set(_ids(listed)) == every and len(_ids(listed)) == len(every)
-    assert 'recovery_point' not in listed['result'] or listed['result']['recovery_point'] in (None, {})
+    assert not listed['result'].get('recovery_point')
     assert listed['result']['backup_instance']['name'] == points['bi']['name']
     assert listed['result']['backup_instance']['datasource_type'] == 'Microsoft.DBforPostgreSQL/flexibleServers'
     assert set(_ids(result.task('all by datasource id'))) == every

@@ -51,6 +51,8 @@ def test_killed_then_run_again(femu, play, unique_name, step):
     first.kill()
     killed = first.wait()
     assert killed.rc != 0
+    if step != 'after_validation':
+        femu.wait_counter('restore_jobs_created', 1, timeout=30)  # the service finishes the POST it received
     jobs = femu.jobs_to(db)
     if step == 'after_validation':
         assert femu.counters().get('restores_requested', 0) == 0 and not jobs, 'killed too late'
@@ -75,6 +77,8 @@ def test_killed_then_run_again(femu, play, unique_name, step):
         assert femu.counters()['restores_requested'] == 1
 
 
+@pytest.mark.xfail(strict=True, reason='docs/dev/bugs-found.md F1: a poll during the outage fails at once on the cloud '
+                                       'metadata read (no retry), and the role stops waiting')
 def test_emulator_restarted_during_restore(femu, play, unique_name):
     """The service goes away (stop) and comes back (start, same state) while the role waits for the job: the state
     survives, the job resumes, the run completes with that job and nothing was started twice."""

@@ -1,0 +1,713 @@
+#!/usr/bin/env python3
+# Copyright: (c) 2025, Azure Backup Data Protection collection contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""make bench: our restore side by side with the alternatives, on the emulator, in one run.
+
+Contenders: `ours` (the collection: playbooks and modules run by ansible-playbook), `curl` (the how-to article's
+REST calls made with curl, one at a time, polling as the headers say: tests/bench/curl_restore.sh) and `sdk` (the
+official azure-mgmt-dataprotection SDK: tests/bench/sdk_restore.py). Sections:
+
+  single    one whole restore (latest recovery point, validate, restore, wait for the job), BENCH_REPEAT times each:
+            overhead = wall time - the server-side time on the critical path (validateRestore operation + restore
+            job), HTTP requests sent (emulator counters, reset between runs), controller CPU seconds
+            (getrusage(RUSAGE_CHILDREN) deltas around each client), detection lag (job end in the emulator ->
+            the client reports it) and the requests spent polling
+  defaults  ours once more with the playbook's defaults (poll_interval 30 s, permission check)
+  scale     N restores of N backup instances into N new databases, N in BENCH_SCALE, throttling on; every run
+            starts from the same world (the emulator is restarted on a snapshot of its state)
+  data      a BENCH_SIZES MB database (default 100; BENCH_LARGE=1 adds 1024) restored by ours versus a direct
+            pg_restore of the same dump
+  list      the latest of BENCH_POINTS (10,000) recovery points, 100 per page
+
+Prints a table of figures and ratios (ours / alternative) and writes .bench/results.json (+ results.md);
+BENCH_PUBLISH=1 also copies them to docs/benchmarks.json and the table in docs/benchmarks.md. No figure is
+checked against a threshold: this is not a test.
+
+Environment: BENCH_SECTIONS (default single,defaults,scale,data,list), BENCH_SCALE (1,10,50,200), BENCH_REPEAT (3),
+BENCH_CONCURRENCY (50: Ansible forks, SDK threads, curl background processes), BENCH_POLL (1 s: job poll interval
+of every contender), BENCH_JOB_SECONDS (10: job length in sections single/defaults), BENCH_LARGE (0), BENCH_SIZES, BENCH_POINTS (10000), BENCH_KEEP (1: keep the run dir),
+BENCH_OUT (.bench), BENCH_PUBLISH (0).
+"""
+
+import datetime as dt
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH_DIR = os.path.join(ROOT, "tests", "bench")
+sys.path.insert(0, BENCH_DIR)
+
+import benchlib as bl  # noqa: E402  pylint: disable=wrong-import-position
+
+CONTENDERS = ("ours", "curl", "sdk")
+SAMPLE_ROWS = 20            # rows of the tiny source database (the data path is not what sections 1-3 measure)
+BYTES_PER_ROW = 230         # on-disk bytes per sample row, indexes included (measured on PostgreSQL 15)
+MAIN_KNOBS = {"operation_duration": 1.0, "job_duration": 3.0, "rehydration_duration": 3.0, "retry_after": 1,
+              "page_size": 100, "throttle": {"enabled": False}}
+THROTTLED = dict(MAIN_KNOBS, throttle={"enabled": True, "read_capacity": 250, "read_refill": 25.0,
+                                       "write_capacity": 200, "write_refill": 10.0})
+FILL_SQL = """
+INSERT INTO employees (first_name, last_name, email, dept_id, salary, hired_on, notes)
+SELECT (ARRAY['Ada','Grace','Alan','Edsger','Barbara','Donald','Frances','Ken'])[1 + g %% 8],
+       (ARRAY['Lovelace','Hopper','Turing','Dijkstra','Liskov','Knuth','Allen','Thompson'])[1 + (g / 8) %% 8],
+       'employee' || g || '@example.com', 1 + g %% 6, 30000 + (g::bigint * 7919) %% 90000,
+       date '2000-01-01' + (g %% 8000)::int, md5(g::text)
+FROM generate_series(%(first)d, %(last)d) AS g;
+ANALYZE;
+"""
+
+
+def env_int(name, default):
+    return int(os.environ.get(name, default))
+
+
+def env_list(name, default):
+    return [x.strip() for x in os.environ.get(name, default).split(",") if x.strip()]
+
+
+class Bench:
+    def __init__(self):
+        self.t_start = time.time()
+        self.sections = env_list("BENCH_SECTIONS", "single,defaults,scale,data,list")
+        self.scale = [int(x) for x in env_list("BENCH_SCALE", "1,10,50,200")]
+        self.repeat = env_int("BENCH_REPEAT", 3)
+        self.concurrency = env_int("BENCH_CONCURRENCY", 50)
+        self.poll = env_int("BENCH_POLL", 1)
+        self.job_seconds = float(os.environ.get("BENCH_JOB_SECONDS", "10"))
+        self.large = os.environ.get("BENCH_LARGE", "0") not in ("", "0", "false", "no")
+        sizes = env_list("BENCH_SIZES", "100")
+        self.sizes = [int(s) for s in sizes] + ([1024] if self.large and "1024" not in sizes else [])
+        self.points = env_int("BENCH_POINTS", 10000)
+        self.keep = os.environ.get("BENCH_KEEP", "0") not in ("", "0")
+        self.publish = os.environ.get("BENCH_PUBLISH", "0") not in ("", "0")
+        self.out = os.path.join(ROOT, os.environ.get("BENCH_OUT", ".bench"))
+        self.run_dir = tempfile.mkdtemp(prefix="dpbench-", dir="/tmp")
+        os.chmod(self.run_dir, 0o755)  # the postgres OS user traverses it to the emulator's clusters
+        self.runs = []              # every measured client run (raw figures)
+        self.notes = []
+        self.emulators = []
+        self.collections = None
+        self.seq = 0
+
+    # ------------------------------------------------------------------------------------------ output
+    def log(self, msg):
+        print("[bench %6.0fs] %s" % (time.time() - self.t_start, msg), flush=True)
+
+    def path(self, *parts):
+        p = os.path.join(self.run_dir, *parts)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        return p
+
+    # ------------------------------------------------------------------------------------------ setup
+    def copy_collection(self):
+        """A private copy of the installed collection: `make install` elsewhere swaps .cache/collections under a
+        running playbook (a role path that moves mid-run breaks ansible-core), this copy does not move."""
+        candidates = [p for p in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep) if p]
+        candidates.append(os.path.join(ROOT, ".cache", "collections"))
+        for base in candidates:
+            src = os.path.join(os.path.realpath(base), "ansible_collections", "azure_backup")
+            if os.path.isfile(os.path.join(src, "dataprotection", "MANIFEST.json")):
+                dest = os.path.join(self.run_dir, "collections", "ansible_collections", "azure_backup")
+                shutil.copytree(src, dest, symlinks=True)
+                self.collections = os.path.join(self.run_dir, "collections")
+                with open(os.path.join(src, "dataprotection", "MANIFEST.json"), encoding="utf-8") as fh:
+                    self.collection_version = json.load(fh)["collection_info"]["version"]
+                return
+        raise SystemExit("bench: the collection is not installed (run `make install`)")
+
+    def start_emulator(self, name, world_doc, knobs):
+        state = os.path.join(self.run_dir, name)
+        world = bl.write_world(world_doc, os.path.join(self.run_dir, name + "-world.yml"))
+        emu = bl.Emulator(state, world, log=self.log)
+        self.emulators.append(emu)
+        t0 = time.monotonic()
+        emu.start(knobs=knobs)
+        self.log("emulator %s up in %.0f s (%s)" % (name, time.monotonic() - t0, emu.url))
+        return emu
+
+    # ------------------------------------------------------------------------------------------ clients
+    def base_env(self, emu):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("AZURE_", "ANSIBLE_", "DPEMULATOR_", "BENCH_", "PG", "CURL_CA", "SSL_CERT"))}
+        env.update(emu.client_env())
+        env.update(BENCH_VAULT=bl.VAULT, BENCH_VAULT_RG=bl.VAULT_RG, BENCH_TARGET_SERVER_ID=emu.target_server_id(),
+                   BENCH_SECRET_URI=emu.secret_uri(), BENCH_LOCATION="westeurope", BENCH_CA=emu.ca,
+                   BENCH_POLL=str(self.poll), BENCH_API_VERSION=bl.API_VERSION, PYTHONDONTWRITEBYTECODE="1")
+        env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+        return env
+
+    def ansible_env(self, emu, events):
+        env = self.base_env(emu)
+        env.update(ANSIBLE_COLLECTIONS_PATH=self.collections, ANSIBLE_HOME=os.path.join(self.run_dir, "ansible-home"),
+                   ANSIBLE_LOCAL_TEMP=os.path.join(self.run_dir, "ansible-tmp"), ANSIBLE_NOCOLOR="1",
+                   ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_CALLBACK_PLUGINS=os.path.join(BENCH_DIR, "callback_plugins"),
+                   ANSIBLE_CALLBACKS_ENABLED="bench_events", BENCH_EVENTS=events, ANSIBLE_LOCALHOST_WARNING="0",
+                   ANSIBLE_CONFIG=os.path.join(self.run_dir, "ansible.cfg"))
+        return env
+
+    def localhost_inventory(self):
+        path = os.path.join(self.run_dir, "localhost.yml")
+        if not os.path.exists(path):
+            with open(path, "w", encoding="utf-8") as fh:
+                json.dump({"all": {"hosts": {"localhost": {"ansible_connection": "local",
+                                                           "ansible_python_interpreter": sys.executable}}}}, fh)
+            with open(os.path.join(self.run_dir, "ansible.cfg"), "w", encoding="utf-8") as fh:
+                fh.write("# bench: ansible-core defaults\n[defaults]\n")
+        return path
+
+    def measure(self, emu, kind, contender, tag, argv, env, expected, events=None, **extra):
+        """Run one client with fresh counters; returns the run record."""
+        self.seq += 1
+        stem = self.path("logs", "%03d-%s-%s" % (self.seq, tag, contender))
+        emu.reset_counters()
+        emu_cpu0 = emu.cpu_seconds()
+        m = bl.run_measured(argv, env, self.run_dir, stem + ".out", stem + ".err",
+                            sample_interval=0.25 if expected <= 10 else 0.5)
+        emu_cpu1 = emu.cpu_seconds()
+        counters = bl.summarize_counters(emu.counters())
+        lines = bl.json_lines(events if events else stem + ".out")
+        done = {}
+        for e in lines:
+            if e.get("event") == "done":
+                done.setdefault(e.get("job_id") or e.get("host") or e.get("target_database"), e)
+        ok = sum(1 for e in done.values() if e.get("ok"))
+        failed_tasks = [e for e in lines if e.get("event") == "failed" and not e.get("ignored")]
+        errors = [e.get("error") or e.get("msg") for e in list(done.values()) + failed_tasks
+                  if e.get("error") or e.get("msg")]
+        run = dict(kind=kind, contender=contender, tag=tag, expected=expected, ok=ok,
+                   failures=max(expected - ok, len({e.get("host") for e in failed_tasks})) if expected else 0,
+                   errors=errors[:5], rc=m.rc, wall=m.wall, cpu=m.cpu, cpu_user=m.cpu_user, cpu_sys=m.cpu_sys,
+                   peak_pss_mb=m.peak_pss_mb, max_rss_mb=m.max_rss_mb, started=m.started,
+                   emulator_cpu=(emu_cpu1 - emu_cpu0) if emu_cpu0 is not None and emu_cpu1 is not None else None,
+                   done=list(done.values()), lines=lines, log=stem + ".out", **counters)
+        run.update(extra)
+        self.runs.append(run)
+        status = "ok" if (not expected or run["failures"] == 0) and m.rc == 0 else "FAILED rc=%d %s" % (m.rc, errors[:2])
+        self.log("  %-5s %-18s wall %6.1f s  cpu %6.1f s  requests %5d  429s %4d  peak %6.0f MB  %s" % (
+            contender, tag, m.wall, m.cpu, run["requests"], run["throttled_429"], m.peak_pss_mb, status))
+        return run
+
+    def run_ours_playbook(self, emu, tag, bi, database, poll=None, extra_vars=None, kind="single"):
+        events = self.path("logs", "events-%03d.jsonl" % (self.seq + 1))
+        variables = {"vault_name": bl.VAULT, "vault_resource_group": bl.VAULT_RG, "backup_instance_name": bi,
+                     "target_server_id": emu.target_server_id(), "target_database_name": database,
+                     "secret_uri": emu.secret_uri()}
+        if poll is not None:
+            variables.update(poll_interval=poll, grant_permissions=False)
+        variables.update(extra_vars or {})
+        vars_file = self.path("vars", "%s-%s.json" % (tag, database))
+        with open(vars_file, "w", encoding="utf-8") as fh:
+            json.dump(variables, fh)
+        argv = ["ansible-playbook", "-i", self.localhost_inventory(), "azure_backup.dataprotection.restore_database",
+                "-e", "@" + vars_file]
+        return self.measure(emu, kind, "ours", tag, argv, self.ansible_env(emu, events), 1, events=events,
+                            target_database=database, backup_instance=bi)
+
+    def run_sdk(self, emu, tag, plan, kind):
+        plan_file = self.path("plans", "%s-sdk.json" % tag)
+        with open(plan_file, "w", encoding="utf-8") as fh:
+            json.dump([{"backup_instance": bi, "target_database": db} for bi, db in plan], fh)
+        argv = [sys.executable, os.path.join(BENCH_DIR, "sdk_restore.py"), "restore", plan_file,
+                "--workers", str(max(1, min(len(plan), self.concurrency))), "--poll", str(self.poll)]
+        return self.measure(emu, kind, "sdk", tag, argv, self.base_env(emu), len(plan),
+                            target_database=plan[0][1] if len(plan) == 1 else None,
+                            backup_instance=plan[0][0] if len(plan) == 1 else None)
+
+    def run_curl(self, emu, tag, plan, kind):
+        script = os.path.join(BENCH_DIR, "curl_restore.sh")
+        if len(plan) == 1:
+            argv = ["bash", script, "restore", plan[0][0], plan[0][1]]
+        else:
+            plan_file = self.path("plans", "%s-curl.txt" % tag)
+            with open(plan_file, "w", encoding="utf-8") as fh:
+                fh.write("".join("%s %s\n" % item for item in plan))
+            argv = ["bash", script, "scale", plan_file, str(max(1, min(len(plan), self.concurrency)))]
+        return self.measure(emu, kind, "curl", tag, argv, self.base_env(emu), len(plan),
+                            target_database=plan[0][1] if len(plan) == 1 else None,
+                            backup_instance=plan[0][0] if len(plan) == 1 else None)
+
+    def run_ours_scale(self, emu, tag, plan):
+        events = self.path("logs", "events-%03d.jsonl" % (self.seq + 1))
+        inventory = self.path("plans", "%s-ours.json" % tag)
+        hosts = {"r%04d" % i: {"backup_instance_name": bi, "target_database_name": db} for i, (bi, db) in enumerate(plan)}
+        with open(inventory, "w", encoding="utf-8") as fh:
+            json.dump({"restores": {"hosts": hosts, "vars": {"ansible_connection": "local",
+                                                             "ansible_python_interpreter": sys.executable}}}, fh)
+        variables = self.path("vars", "%s-ours.json" % tag)
+        with open(variables, "w", encoding="utf-8") as fh:
+            json.dump({"vault_name": bl.VAULT, "vault_resource_group": bl.VAULT_RG,
+                       "target_server_id": emu.target_server_id(), "secret_uri": emu.secret_uri(),
+                       "poll_interval": self.poll}, fh)
+        self.localhost_inventory()  # writes the empty ansible.cfg
+        argv = ["ansible-playbook", "-i", inventory, "-f", str(max(1, min(len(plan), self.concurrency))),
+                os.path.join(BENCH_DIR, "scale_restore.yml"), "-e", "@" + variables]
+        return self.measure(emu, "scale", "ours", tag, argv, self.ansible_env(emu, events), len(plan), events=events)
+
+    # ------------------------------------------------------------------------------------------ per-run analysis
+    def job_timing(self, emu, run, op_duration):
+        """Server-side time on the critical path and detection lag of a one-restore run."""
+        done = [e for e in run["done"] if e.get("job_id")]
+        if not done:
+            return
+        event = done[0]
+        try:
+            job = emu.job(event["job_id"])
+        except bl.EmulatorError as exc:
+            self.notes.append("job %s of %s: %s" % (event["job_id"], run["tag"], exc))
+            return
+        props = job.get("properties") or {}
+        start, end = bl.parse_time(props.get("startTime")), bl.parse_time(props.get("endTime"))
+        if start is None or end is None:
+            return
+        run["job_id"] = event["job_id"]
+        run["job_seconds"] = end - start
+        run["server_seconds"] = op_duration + (end - start)
+        run["overhead"] = run["wall"] - run["server_seconds"]
+        run["detection_lag"] = event["seen"] - end
+
+    def verify_database(self, emu, run):
+        database = run.get("target_database")
+        if not database or not run.get("ok"):
+            return
+        try:
+            run["restored_rows"] = bl.employees(emu.servers()[bl.TARGET_SERVER], database)
+        except RuntimeError as exc:
+            run["restored_rows"] = None
+            self.notes.append("%s: %s" % (database, exc))
+
+    # ------------------------------------------------------------------------------------------ sections
+    def main_world(self):
+        count = max(self.scale + [self.repeat * 3 + 2])
+        bis = [("bi-%03d" % i, "empdb11", True) for i in range(count)]
+        return bl.bench_world(bis, [{"name": "empdb11", "sample_rows": SAMPLE_ROWS}])
+
+    def section_single(self, emu):
+        self.log("single restore x%d per contender (jobs of %.0f s, poll every %d s)" % (
+            self.repeat, self.job_seconds, self.poll))
+        emu.set_knobs({"job_duration": self.job_seconds})
+        n = 0
+        for rep in range(self.repeat):
+            order = CONTENDERS[rep % 3:] + CONTENDERS[:rep % 3]   # rotate: no contender always runs first
+            for contender in order:
+                bi, database = "bi-%03d" % n, "b_single_%s_%d" % (contender, rep)
+                n += 1
+                if contender == "ours":
+                    run = self.run_ours_playbook(emu, "single", bi, database, poll=self.poll)
+                elif contender == "sdk":
+                    run = self.run_sdk(emu, "single", [(bi, database)], "single")
+                else:
+                    run = self.run_curl(emu, "single", [(bi, database)], "single")
+                self.job_timing(emu, run, MAIN_KNOBS["operation_duration"])
+                self.verify_database(emu, run)
+        emu.set_knobs(MAIN_KNOBS)
+        return n
+
+    def section_defaults(self, emu, n):
+        self.log("ours with the playbook's defaults (poll_interval 30 s, grant_permissions true)")
+        emu.set_knobs({"job_duration": self.job_seconds})
+        run = self.run_ours_playbook(emu, "defaults", "bi-%03d" % n, "b_defaults_ours", kind="defaults")
+        self.job_timing(emu, run, MAIN_KNOBS["operation_duration"])
+        self.verify_database(emu, run)
+        emu.set_knobs(MAIN_KNOBS)
+
+    def section_scale(self, emu):
+        target = emu.servers()[bl.TARGET_SERVER]
+        for n in self.scale:
+            self.log("scale: %d restores, concurrency %d, throttling on" % (n, min(n, self.concurrency)))
+            for contender in CONTENDERS:
+                bl.drop_databases(target, "b_")
+                emu.reset("pristine.json", knobs=THROTTLED)
+                prefix = "b_%s_%d_" % (contender, n)
+                plan = [("bi-%03d" % i, "%s%03d" % (prefix, i)) for i in range(n)]
+                tag = "scale-%d" % n
+                if contender == "ours":
+                    run = self.run_ours_scale(emu, tag, plan)
+                elif contender == "sdk":
+                    run = self.run_sdk(emu, tag, plan, "scale")
+                else:
+                    run = self.run_curl(emu, tag, plan, "scale")
+                run["n"] = n
+                run["databases_created"] = bl.count_databases(emu.servers()[bl.TARGET_SERVER], prefix)
+                run["jobs_seen_done"] = len(run["done"])
+        bl.drop_databases(emu.servers()[bl.TARGET_SERVER], "b_")
+
+    def data_world(self):
+        dbs = [{"name": "listdb", "sample_rows": SAMPLE_ROWS}]
+        bis = [("bi-list", "listdb", True)]
+        for size in self.sizes:
+            dbs.append({"name": "big%d" % size, "sample_rows": SAMPLE_ROWS})
+            bis.append(("bi-big%d" % size, "big%d" % size, False))
+        return bl.bench_world(bis, dbs)
+
+    def section_data(self, emu):
+        servers = emu.servers()
+        source, target = servers[bl.SOURCE_SERVER], servers[bl.TARGET_SERVER]
+        for size in self.sizes:
+            db = "big%d" % size
+            rows = int(size * 1024 * 1024 / BYTES_PER_ROW)
+            t0 = time.monotonic()
+            bl.psql(source, FILL_SQL % {"first": SAMPLE_ROWS + 1, "last": rows}, database=db)
+            db_bytes = bl.database_size(source, db)
+            point = emu.control("POST", "/backup", {"backup_instance": "bi-" + db})
+            dump = os.path.join(emu.state, "vaultstore", point["name"], db + ".dump")
+            self.log("data: %s is %.0f MB on disk, its dump %.0f MB (made in %.0f s)" % (
+                db, db_bytes / 2 ** 20, os.path.getsize(dump) / 2 ** 20, time.monotonic() - t0))
+            ours = self.run_ours_playbook(emu, "data-%d" % size, "bi-" + db, "b_data_ours_%d" % size, poll=self.poll,
+                                          kind="data")
+            self.job_timing(emu, ours, MAIN_KNOBS["operation_duration"])
+            self.verify_database(emu, ours)
+            env = dict(os.environ, PGHOST=target["host"], PGPORT=str(target["port"]), PGUSER=target["admin_user"],
+                       PGPASSWORD=target["admin_password"], PGSSLMODE="require")
+            direct_db = "b_data_direct_%d" % size
+            # what the service (and the emulator) runs: createdb, then pg_restore --no-owner --no-acl, one job
+            argv = ["bash", "-c", 'createdb -w -T template0 -- "$1" && pg_restore -w --no-owner --no-acl '
+                    '--exit-on-error -d "$1" "$2"', "direct", direct_db, dump]
+            self.seq += 1
+            stem = self.path("logs", "%03d-data-%d-direct" % (self.seq, size))
+            m = bl.run_measured(argv, env, self.run_dir, stem + ".out", stem + ".err")
+            direct = dict(kind="data", contender="direct", tag="data-%d" % size, expected=1, ok=int(m.rc == 0),
+                          failures=int(m.rc != 0), rc=m.rc, wall=m.wall, cpu=m.cpu, peak_pss_mb=m.peak_pss_mb,
+                          max_rss_mb=m.max_rss_mb, target_database=direct_db, log=stem + ".err")
+            self.verify_database(emu, direct)
+            self.runs.append(direct)
+            self.log("  %-5s %-18s wall %6.1f s  cpu %6.1f s" % ("pg", "data-%d direct" % size, m.wall, m.cpu))
+            for run in (ours, direct):
+                run.update(size_mb=size, database_bytes=db_bytes, dump_bytes=os.path.getsize(dump))
+            bl.drop_databases(target, "b_data_")
+
+    def section_list(self, emu):
+        t0 = time.monotonic()
+        emu.stop()
+        total, newest, dummy = bl.inject_recovery_points(emu.state, "bi-list", self.points - 1)
+        emu.start(knobs=MAIN_KNOBS)
+        self.log("list: %d recovery points on bi-list (%.0f s to add them); page size %d" % (
+            total, time.monotonic() - t0, MAIN_KNOBS["page_size"]))
+        truth = (newest,)
+        for rep in range(self.repeat):
+            order = CONTENDERS[rep % 3:] + CONTENDERS[:rep % 3]
+            for contender in order:
+                if contender == "ours":
+                    events = self.path("logs", "events-%03d.jsonl" % (self.seq + 1))
+                    vars_file = self.path("vars", "list.json")
+                    with open(vars_file, "w", encoding="utf-8") as fh:
+                        json.dump({"vault_name": bl.VAULT, "vault_resource_group": bl.VAULT_RG,
+                                   "backup_instance_name": "bi-list", "select": "latest"}, fh)
+                    argv = ["ansible-playbook", "-i", self.localhost_inventory(),
+                            "azure_backup.dataprotection.list_recovery_points", "-e", "@" + vars_file]
+                    run = self.measure(emu, "list", "ours", "list", argv, self.ansible_env(emu, events), 0,
+                                       events=events)
+                    found = [e.get("recovery_point_id") for e in run["lines"] if e.get("event") == "point"]
+                elif contender == "sdk":
+                    argv = [sys.executable, os.path.join(BENCH_DIR, "sdk_restore.py"), "latest", "bi-list"]
+                    run = self.measure(emu, "list", "sdk", "list", argv, self.base_env(emu), 0)
+                    found = [e.get("recovery_point_id") for e in run["lines"] if e.get("event") == "latest"]
+                else:
+                    argv = ["bash", os.path.join(BENCH_DIR, "curl_restore.sh"), "latest", "bi-list"]
+                    run = self.measure(emu, "list", "curl", "list", argv, self.base_env(emu), 0)
+                    found = [e.get("recovery_point_id") for e in run["lines"] if e.get("event") == "latest"]
+                run["points"] = total
+                run["pages"] = run["routes"].get("GET dataprotection.recoveryPoints.list", 0)
+                run["found"] = found[-1] if found else None
+                run["correct"] = bool(truth and run["found"] == truth[0])
+                if not run["correct"]:
+                    self.notes.append("list: %s selected %s, the latest is %s" % (contender, run["found"], truth))
+
+    # ------------------------------------------------------------------------------------------ main
+    def run(self):
+        self.log("run dir %s; sections %s" % (self.run_dir, ",".join(self.sections)))
+        self.copy_collection()
+        main = None
+        try:
+            if {"single", "defaults", "scale"} & set(self.sections):
+                self.log("building the main world (%d backup instances of a %d-row database)" % (
+                    max(self.scale + [self.repeat * 3 + 2]), SAMPLE_ROWS))
+                main = self.start_emulator("main", self.main_world(), MAIN_KNOBS)
+                main.snapshot("pristine.json")  # every scale run starts from this world: no job history
+                self.machine = bl.machine_info(main.servers()[bl.TARGET_SERVER])
+                n = 0
+                if "single" in self.sections:
+                    n = self.section_single(main)
+                if "defaults" in self.sections:
+                    self.section_defaults(main, n)
+                if "scale" in self.sections:
+                    self.section_scale(main)
+                main.stop()
+            if {"data", "list"} & set(self.sections):
+                self.log("building the data/list world (databases of %s MB)" % ",".join(map(str, self.sizes)))
+                data = self.start_emulator("data", self.data_world(), MAIN_KNOBS)
+                if main is None:
+                    self.machine = bl.machine_info(data.servers()[bl.TARGET_SERVER])
+                if "data" in self.sections:
+                    self.section_data(data)
+                if "list" in self.sections:
+                    self.section_list(data)
+                data.stop()
+        finally:
+            for emu in self.emulators:
+                emu.stop()
+        self.machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        return self.report()
+
+    # ------------------------------------------------------------------------------------------ report
+    def runs_of(self, kind, contender, tag=None):
+        return [r for r in self.runs if r["kind"] == kind and r["contender"] == contender
+                and (tag is None or r["tag"] == tag)]
+
+    @staticmethod
+    def median(runs, key):
+        values = [r[key] for r in runs if r.get(key) is not None]
+        return statistics.median(values) if values else None
+
+    def table(self):
+        rows = []
+
+        def add(section, metric, unit, values, note=""):
+            ours = values.get("ours")
+            row = {"section": section, "metric": metric, "unit": unit, "note": note}
+            for name in ("ours", "curl", "sdk", "direct"):
+                if name in values:
+                    row[name] = values[name]
+            for alt in ("curl", "sdk", "direct"):
+                if alt in values:
+                    row["ours_vs_" + alt] = ratio(ours, values[alt])
+            rows.append(row)
+
+        if self.runs_of("single", "ours"):
+            med = {c: {} for c in CONTENDERS}
+            for c in CONTENDERS:
+                for key in ("wall", "overhead", "requests", "arm_requests", "auth_requests", "cpu", "peak_pss_mb",
+                            "detection_lag", "job_polls", "lro_polls"):
+                    med[c][key] = self.median(self.runs_of("single", c), key)
+            sec = "1 whole restore, %.0f s job (median of %d)" % (self.job_seconds, self.repeat)
+            add(sec, "wall time", "s", {c: med[c]["wall"] for c in CONTENDERS})
+            add(sec, "overhead (wall - server-side time)", "s", {c: med[c]["overhead"] for c in CONTENDERS})
+            add(sec, "HTTP requests", "", {c: med[c]["requests"] for c in CONTENDERS})
+            add(sec, "  of which token/metadata", "", {c: med[c]["auth_requests"] for c in CONTENDERS})
+            add(sec, "controller CPU", "s", {c: med[c]["cpu"] for c in CONTENDERS})
+            add(sec, "controller peak memory (PSS)", "MB", {c: med[c]["peak_pss_mb"] for c in CONTENDERS})
+            sec2 = "2 job end detection (same runs; poll %d s)" % self.poll
+            add(sec2, "detection lag", "s", {c: med[c]["detection_lag"] for c in CONTENDERS})
+            add(sec2, "job polls", "", {c: med[c]["job_polls"] for c in CONTENDERS})
+            add(sec2, "operation polls (validate + restore)", "", {c: med[c]["lro_polls"] for c in CONTENDERS})
+            defaults = self.runs_of("defaults", "ours")
+            if defaults:
+                d = defaults[0]
+                add(sec2, "detection lag, ours with playbook defaults", "s",
+                    {"ours": d.get("detection_lag"), "curl": med["curl"]["detection_lag"],
+                     "sdk": med["sdk"]["detection_lag"]}, note="poll_interval 30, permission check on")
+                add(sec2, "job polls, ours with playbook defaults", "",
+                    {"ours": d.get("job_polls"), "curl": med["curl"]["job_polls"], "sdk": med["sdk"]["job_polls"]})
+                add(sec2, "wall time, ours with playbook defaults", "s",
+                    {"ours": d.get("wall"), "curl": med["curl"]["wall"], "sdk": med["sdk"]["wall"]})
+                add(sec2, "HTTP requests, ours with playbook defaults", "",
+                    {"ours": d.get("requests"), "curl": med["curl"]["requests"], "sdk": med["sdk"]["requests"]})
+        for n in self.scale:
+            tag = "scale-%d" % n
+            runs = {c: (self.runs_of("scale", c, tag) or [None])[0] for c in CONTENDERS}
+            if not any(runs.values()):
+                continue
+            sec = "3 scale: %d restores (concurrency %d, throttled)" % (n, min(n, self.concurrency))
+            for key, metric, unit in (("wall", "wall time", "s"), ("requests", "HTTP requests", ""),
+                                      ("throttled_429", "429s met", ""), ("failures", "failures", ""),
+                                      ("peak_pss_mb", "controller peak memory (PSS)", "MB"),
+                                      ("cpu", "controller CPU", "s")):
+                add(sec, metric, unit, {c: (r or {}).get(key) for c, r in runs.items()})
+        if self.runs_of("list", "ours"):
+            sec = "4 latest of %d recovery points (median of %d)" % (self.points, self.repeat)
+            for key, metric, unit in (("wall", "wall time", "s"), ("requests", "HTTP requests", ""),
+                                      ("peak_pss_mb", "controller peak memory (PSS)", "MB"),
+                                      ("max_rss_mb", "largest process (RSS)", "MB"), ("cpu", "controller CPU", "s")):
+                add(sec, metric, unit, {c: self.median(self.runs_of("list", c), key) for c in CONTENDERS})
+        for size in self.sizes:
+            tag = "data-%d" % size
+            ours, direct = self.runs_of("data", "ours", tag), self.runs_of("data", "direct", tag)
+            if ours and direct:
+                sec = "5 data path: %d MB database" % size
+                add(sec, "wall time", "s", {"ours": ours[0]["wall"], "direct": direct[0]["wall"]},
+                    note="direct = createdb + pg_restore of the same dump")
+                add(sec, "controller CPU", "s", {"ours": ours[0]["cpu"], "direct": direct[0]["cpu"]})
+        return rows
+
+    def report(self):
+        rows = self.table()
+        finished = time.time()
+        result = {
+            "generated": dt.datetime.fromtimestamp(finished, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "duration_s": round(finished - self.t_start, 1),
+            "machine": self.machine,
+            "collection_version": self.collection_version,
+            "git": git_describe(),
+            "config": {"sections": self.sections, "scale": self.scale, "repeat": self.repeat,
+                       "concurrency": self.concurrency, "poll_interval": self.poll, "sizes_mb": self.sizes,
+                       "points": self.points, "job_seconds_single": self.job_seconds, "emulator_knobs": MAIN_KNOBS, "scale_knobs": THROTTLED,
+                       "sample_rows": SAMPLE_ROWS},
+            "table": rows,
+            "notes": self.notes,
+            "runs": [{k: v for k, v in r.items() if k not in ("lines", "log")} for r in self.runs],
+        }
+        text = render_table(rows, result)
+        print()
+        print(text)
+        os.makedirs(self.out, exist_ok=True)
+        with open(os.path.join(self.out, "results.json"), "w", encoding="utf-8") as fh:
+            json.dump(result, fh, indent=1, default=str)
+        with open(os.path.join(self.out, "results.md"), "w", encoding="utf-8") as fh:
+            fh.write(render_markdown(rows, result))
+        print("\nwritten: %s/results.json, results.md (run dir %s%s)" % (
+            os.path.relpath(self.out, ROOT), self.run_dir, "" if self.keep else ", removed"))
+        if self.publish:
+            publish(result, rows)
+        failed = [r for r in self.runs if r.get("expected") and r.get("failures")]
+        return 1 if any(r["contender"] == "ours" for r in failed) else 0
+
+    def cleanup(self):
+        if not self.keep:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------- rendering
+
+def ratio(ours, alt):
+    if ours is None or alt is None:
+        return None
+    if alt == 0:
+        return None if ours == 0 else float("inf")
+    return ours / alt
+
+
+def fmt(value, unit=""):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if value == float("inf"):
+            return "inf"
+        if unit in ("s",) or abs(value) < 100:
+            return "%.2f" % value if abs(value) < 10 else "%.1f" % value
+        return "%.0f" % value
+    return str(value)
+
+
+def fmt_ratio(value):
+    if value is None:
+        return "-"
+    if value == float("inf"):
+        return "inf"
+    return "%.2fx" % value
+
+
+def render_table(rows, result):
+    m = result["machine"]
+    head = ("%s, %s cores, %s GB; Python %s, ansible-core %s, %s; %s" % (
+        m.get("cpu_model"), m.get("cores"), m.get("memory_gb"), m.get("python"),
+        m["packages"].get("ansible-core"), m.get("postgres_server") and "PostgreSQL " + m["postgres_server"],
+        "load %s -> %s" % (m.get("load_average_at_start"), m.get("load_average_at_end"))))
+    lines = ["make bench: ours / alternative (ratio > 1: we take more)", head, ""]
+    cols = ("section", "metric", "ours", "curl", "sdk", "direct", "ours/curl", "ours/sdk", "ours/direct")
+    table = []
+    for r in rows:
+        table.append([r["section"], r["metric"] + (" (%s)" % r["unit"] if r["unit"] else ""),
+                      fmt(r.get("ours"), r["unit"]), fmt(r.get("curl"), r["unit"]) if "curl" in r else "",
+                      fmt(r.get("sdk"), r["unit"]) if "sdk" in r else "",
+                      fmt(r.get("direct"), r["unit"]) if "direct" in r else "",
+                      fmt_ratio(r.get("ours_vs_curl")) if "curl" in r else "",
+                      fmt_ratio(r.get("ours_vs_sdk")) if "sdk" in r else "",
+                      fmt_ratio(r.get("ours_vs_direct")) if "direct" in r else ""])
+    widths = [max(len(c), *(len(t[i]) for t in table)) if table else len(c) for i, c in enumerate(cols)]
+    lines.append("  ".join(c.ljust(widths[i]) for i, c in enumerate(cols)))
+    lines.append("  ".join("-" * w for w in widths))
+    previous = None
+    for t in table:
+        shown = list(t)
+        if t[0] == previous:
+            shown[0] = ""
+        previous = t[0]
+        lines.append("  ".join(v.ljust(widths[i]) if i < 2 else v.rjust(widths[i]) for i, v in enumerate(shown)))
+    for note in result["notes"]:
+        lines.append("note: %s" % note)
+    return "\n".join(lines)
+
+
+def render_markdown(rows, result):
+    m = result["machine"]
+    out = ["Generated %s in %.0f s by `make bench` (collection %s, %s)." % (
+        result["generated"], result["duration_s"], result["collection_version"], result["git"]), "",
+        "Machine: %s, %s cores, %s GB RAM, kernel %s; Python %s, ansible-core %s, azure-mgmt-dataprotection %s, "
+        "azure-identity %s; %s; %s; PostgreSQL %s. Load average %s at the start, %s at the end." % (
+            m.get("cpu_model"), m.get("cores"), m.get("memory_gb"), m.get("kernel"), m.get("python"),
+            m["packages"].get("ansible-core"), m["packages"].get("azure-mgmt-dataprotection"),
+            m["packages"].get("azure-identity"), m.get("curl"), m.get("jq"), m.get("postgres_server"),
+            m.get("load_average_at_start"), m.get("load_average_at_end")), "",
+        "| section | metric | ours | curl | sdk | direct | ours/curl | ours/sdk | ours/direct |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|"]
+    previous = None
+    for r in rows:
+        unit = r["unit"]
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            "" if r["section"] == previous else r["section"], r["metric"] + (" (%s)" % unit if unit else ""),
+            fmt(r.get("ours"), unit), fmt(r.get("curl"), unit) if "curl" in r else "",
+            fmt(r.get("sdk"), unit) if "sdk" in r else "", fmt(r.get("direct"), unit) if "direct" in r else "",
+            fmt_ratio(r.get("ours_vs_curl")) if "curl" in r else "",
+            fmt_ratio(r.get("ours_vs_sdk")) if "sdk" in r else "",
+            fmt_ratio(r.get("ours_vs_direct")) if "direct" in r else ""))
+        previous = r["section"]
+    for note in result["notes"]:
+        out.append("")
+        out.append("Note: %s" % note)
+    return "\n".join(out) + "\n"
+
+
+def git_describe():
+    try:
+        head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=False).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=False).stdout.strip()
+        return "git %s%s" % (head or "?", " + local changes" if dirty else "")
+    except OSError:
+        return "git ?"
+
+
+START, END = "<!-- bench:table:start -->", "<!-- bench:table:end -->"
+
+
+def publish(result, rows):
+    with open(os.path.join(ROOT, "docs", "benchmarks.json"), "w", encoding="utf-8") as fh:
+        json.dump({k: v for k, v in result.items() if k != "runs"}, fh, indent=1, default=str)
+        fh.write("\n")
+    md_path = os.path.join(ROOT, "docs", "benchmarks.md")
+    with open(md_path, encoding="utf-8") as fh:
+        text = fh.read()
+    if START in text and END in text:
+        before, rest = text.split(START, 1)
+        after = rest.split(END, 1)[1]
+        with open(md_path, "w", encoding="utf-8") as fh:
+            fh.write(before + START + "\n" + render_markdown(rows, result) + END + after)
+    print("published: docs/benchmarks.json and the table in docs/benchmarks.md")
+
+
+def main():
+    bench = Bench()
+    try:
+        return bench.run()
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # pylint: disable=broad-exception-caught  # print it, stop the emulators, keep the run dir
+        traceback.print_exc()
+        bench.keep = True
+        print("bench: failed; run dir kept: %s" % bench.run_dir, file=sys.stderr)
+        return 1
+    finally:
+        bench.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, Azure Backup Data Protection collection contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""pg_restore_validate on the emulator: passes when the vault identity is permitted (check mode, real run, re-run:
+never changed, the service validated each time, no restore started), and fails with the service's structured
+UserErrorMSIMissingPermissions error (code, message, recommended action) when it is not.
+"""
+
+from __future__ import annotations
+
+VAULT = {'vault_name': 'TestBkpVault', 'resource_group': 'testBkpVaultRG'}
+
+
+def _params(emulator, rp_id, database, server='targetossserver'):
+    return dict(VAULT, backup_instance_name=emulator.backup_instance('empdb11')['name'], recovery_point_id=rp_id,
+                target_server_id=emulator.server_id(server), target_database_name=database,
+                secret_uri=emulator.kv_uri() + 'secrets/%s-conn' % server)
+
+
+def test_passes_when_permitted(emulator, run_module, unique_name):
+    emulator.wait_idle()
+    point = emulator.backup('empdb11')
+    params = _params(emulator, point['name'], unique_name('validated'))
+    before = emulator.counters()
+    jobs_before = len(emulator.restore_jobs())
+
+    for check in (True, False, False):  # check mode, real run, re-run
+        result, record = run_module('pg_restore_validate', params, check=check)
+        result.assert_ok()
+        assert record['status'] == 'ok' and record['result']['changed'] is False
+        request = record['result']['request']
+        assert request['recoveryPointId'] == point['name']
+        assert request['sourceDataStoreType'] == 'VaultStore'
+        assert request['restoreTargetInfo']['datasourceInfo']['resourceID'].endswith(
+            '/servers/targetossserver/databases/' + params['target_database_name'])
+        assert request['restoreTargetInfo']['datasourceAuthCredentials']['secretStoreResource']['uri'] == \
+            params['secret_uri']
+        assert 'value' not in request['restoreTargetInfo']['datasourceAuthCredentials']['secretStoreResource']
+        assert record['result']['source_datastore'] == 'VaultStore'
+
+    after = emulator.counters()
+    # the service validated three times (check mode included: validation is read-only), nothing was restored
+    assert after.get('validations_requested', 0) - before.get('validations_requested', 0) == 3
+    assert after.get('restores_requested', 0) == before.get('restores_requested', 0)
+    assert len(emulator.restore_jobs()) == jobs_before
+    assert params['target_database_name'] not in emulator.databases('targetossserver')
+
+
+def test_fails_with_the_service_error_when_not_permitted(emulator_factory, run_module):
+    demo = emulator_factory('demo')  # the vault identity has no permission on the target server
+    point = demo.recovery_points('empdb11')[0]
+    params = _params(demo, point['name'], 'notpermitted')
+
+    for check in (True, False):
+        result, record = run_module('pg_restore_validate', params, check=check, emulator=demo)
+        result.assert_failed()
+        assert record['status'] == 'failed' and record['result']['changed'] is False
+        error = record['result']['error']
+        assert error['code'] == 'UserErrorMSIMissingPermissions', error
+        assert error['message'] and error['recommended_actions'], error
+        assert error['is_user_error'] is True
+        # rendered once for the user: code, message and the recommended action
+        msg = record['result']['msg']
+        assert 'UserErrorMSIMissingPermissions' in msg and 'Recommended action' in msg, msg
+        assert error['recommended_actions'][0] in msg
+        assert 'UserErrorMSIMissingPermissions' in result.stdout
+    assert demo.counters().get('restores_requested', 0) == 0
+    assert demo.restore_jobs() == []

@@ -1,0 +1,278 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, Azure Backup Data Protection collection contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""End to end: the postgresql_restore role and the playbooks, on the emulator, with real PostgreSQL behind it.
+
+Every restore is checked on the real target cluster against the source's content AS OF the recovery point: rows
+are inserted into the source after the backup, and must not be in the restored database.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+SNAPSHOT_SQL = ("SELECT (SELECT count(*) FROM employees), "
+                "(SELECT md5(string_agg(e::text, '|' ORDER BY emp_id)) FROM employees e), "
+                "(SELECT md5(string_agg(d::text, '|' ORDER BY dept_id)) FROM departments d), "
+                "(SELECT last_value FROM employee_badge_seq)")
+MARKER_SQL = ("INSERT INTO employees (first_name, last_name, email, dept_id, salary, hired_on, notes) "
+              "VALUES ('Marker', '{tag}', '{tag}@example.test', 1, 1, current_date, 'integration marker')")
+
+
+def snapshot(emulator, server, database):
+    return emulator.psql(server, database, SNAPSHOT_SQL)[0]
+
+
+def markers(emulator, server, database):
+    return {row[0] for row in emulator.psql(server, database,
+                                            "SELECT last_name FROM employees WHERE first_name = 'Marker'")}
+
+
+def backup_between_markers(emulator, tag):
+    """Inserts a 'before' marker, takes a backup, snapshots the source as of that backup, then inserts an 'after'
+    marker that the restored database must not have."""
+    emulator.wait_idle()
+    emulator.psql('sourceossserver', 'empdb11', MARKER_SQL.format(tag=tag + '_before'))
+    point = emulator.backup('empdb11')
+    state = snapshot(emulator, 'sourceossserver', 'empdb11')
+    emulator.psql('sourceossserver', 'empdb11', MARKER_SQL.format(tag=tag + '_after'))
+    assert snapshot(emulator, 'sourceossserver', 'empdb11') != state
+    return point, state
+
+
+def assert_restored_as_of(emulator, database, state, tag, server='targetossserver'):
+    assert database in emulator.databases(server), '%s was not restored' % database
+    assert snapshot(emulator, server, database) == state, 'the restored rows differ from the recovery point'
+    found = markers(emulator, server, database)
+    assert tag + '_before' in found and tag + '_after' not in found, found
+
+
+def database_vars(emulator, database, **extra):
+    role_vars = {
+        'postgresql_restore_vault_name': 'TestBkpVault',
+        'postgresql_restore_vault_resource_group': 'testBkpVaultRG',
+        'postgresql_restore_datasource_id': emulator.server_id('sourceossserver', 'sourcerg') + '/databases/empdb11',
+        'postgresql_restore_target_server_id': emulator.server_id('targetossserver'),
+        'postgresql_restore_target_database_name': database,
+        'postgresql_restore_secret_uri': emulator.kv_uri() + 'secrets/targetossserver-conn',
+    }
+    role_vars.update(extra)
+    return role_vars
+
+
+def restore_counts(emulator):
+    counters = emulator.counters()
+    return counters.get('restores_requested', 0), counters.get('restore_jobs_created', 0)
+
+
+def role_result(result):
+    """postgresql_restore_result, from the play's last debug task."""
+    return result.task('Show the result')['result']['postgresql_restore_result']
+
+
+def jobs_to(emulator, destination_suffix):
+    return [j for j in emulator.restore_jobs()
+            if str(j['properties']['extendedInfo'].get('recoveryDestination') or '').lower().rstrip('/')
+            .endswith(destination_suffix.lower())]
+
+
+# ------------------------------------------------------------------------------------------------ database
+
+
+def test_restore_as_database_from_a_vault_point_then_rerun_changes_nothing(emulator, run_role, unique_name):
+    tag, database = unique_name('vault'), unique_name('e2edb')
+    point, state = backup_between_markers(emulator, tag)
+    before = restore_counts(emulator)
+
+    first = run_role(database_vars(emulator, database)).assert_ok()
+    summary = role_result(first)
+    assert summary['recovery_point_id'] == point['name'], 'the role did not pick the latest point'
+    assert summary['status'] == 'Completed' and summary['earlier_restore'] is False
+    assert summary['source_datastore'] == 'VaultStore'
+    assert summary['target'].endswith('/servers/targetossserver/databases/' + database)
+    assert first.changed >= 1
+    assert restore_counts(emulator) == (before[0] + 1, before[1] + 1)
+    assert [j['name'] for j in jobs_to(emulator, '/databases/' + database)] == [summary['job_id']]
+    assert_restored_as_of(emulator, database, state, tag)
+    assert 'Status: Completed' in first.stdout
+
+    # the same inputs again: nothing changes, no second restore, the first job is reported
+    second = run_role(database_vars(emulator, database)).assert_ok()
+    assert second.changed == 0, second.tail()
+    again = role_result(second)
+    assert again['job_id'] == summary['job_id'] and again['earlier_restore'] is True
+    assert again['status'] == 'Completed'
+    assert restore_counts(emulator) == (before[0] + 1, before[1] + 1)
+    assert len(jobs_to(emulator, '/databases/' + database)) == 1
+    assert_restored_as_of(emulator, database, state, tag)
+
+
+def test_restore_an_archive_only_point_rehydrates_it(emulator, run_role, unique_name):
+    tag, database = unique_name('arch'), unique_name('e2earch')
+    point, state = backup_between_markers(emulator, tag)
+    emulator.archive('empdb11', point['name'])
+    archived = [p for p in emulator.recovery_points('empdb11') if p['name'] == point['name']][0]
+    assert [d['type'] for d in archived['properties']['recoveryPointDataStoresDetails']] == ['ArchiveStore']
+
+    result = run_role(database_vars(emulator, database, postgresql_restore_datastore='archive',
+                                    postgresql_restore_rehydration_priority='High',
+                                    postgresql_restore_rehydration_retention_days=12)).assert_ok()
+    summary = role_result(result)
+    assert summary['recovery_point_id'] == point['name']
+    assert summary['source_datastore'] == 'ArchiveStore' and summary['status'] == 'Completed'
+    job = [j for j in emulator.restore_jobs() if j['name'] == summary['job_id']][0]
+    sub_tasks = [t['taskName'] for t in job['properties']['extendedInfo']['subTasks']]
+    assert sub_tasks[0] == 'Rehydrate Recovery Point', sub_tasks
+    assert job['properties']['extendedInfo'].get('rehydrationPriority', 'High') == 'High'
+    # the point now also has a rehydrated copy in the vault store
+    stores = [p for p in emulator.recovery_points('empdb11') if p['name'] == point['name']][0][
+        'properties']['recoveryPointDataStoresDetails']
+    rehydrated = [d for d in stores if d['type'] == 'VaultStore']
+    assert rehydrated and rehydrated[0]['rehydrationStatus'] == 'COMPLETED', stores
+    assert_restored_as_of(emulator, database, state, tag)
+    assert 'archive only' in result.stdout
+
+
+def test_restore_as_files_then_pg_restore_them(emulator, run_playbook, unique_name, tmp_path):
+    tag, prefix = unique_name('files'), unique_name('e2efiles')
+    point, state = backup_between_markers(emulator, tag)
+    extravars = {'vault_name': 'TestBkpVault', 'vault_resource_group': 'testBkpVaultRG',
+                 'backup_instance_name': emulator.backup_instance('empdb11')['name'],
+                 'recovery_point_id': point['name'], 'target_container_url': emulator.container_url(),
+                 'target_file_prefix': prefix, 'poll_interval': 1, 'validate_delay': 1, 'busy_delay': 1}
+    result = run_playbook('restore_files', extravars=extravars).assert_ok()
+    assert 'Status: Completed' in result.stdout
+    assert emulator.blobs(prefix=prefix) == [prefix + '.dump']
+
+    # the dump is a real pg_dump of the recovery point: restore it into a fresh database and compare
+    dump = emulator.download_blob('targetossstorage', 'restored-files', prefix + '.dump', tmp_path / 'x.dump')
+    database = unique_name('fromfiles')
+    emulator.psql('targetossserver', 'postgres', 'CREATE DATABASE %s' % database)
+    proc = subprocess.run(['pg_restore', '--no-owner', '--no-acl', '--exit-on-error', '-d', database, str(dump)],
+                          env=emulator.pg_env('targetossserver'), capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert_restored_as_of(emulator, database, state, tag)
+
+    # a second run finds the job and writes nothing
+    again = run_playbook('restore_files', extravars=extravars).assert_ok()
+    assert again.changed == 0, again.tail()
+    assert emulator.blobs(prefix=prefix) == [prefix + '.dump']
+
+
+# ------------------------------------------------------------------------------------------------ set-up by the role
+
+
+def test_demo_world_role_grants_and_creates_the_secret(emulator_factory, run_role, unique_name):
+    demo = emulator_factory('demo')  # no restore permission for the vault identity, no secret
+    target = demo.server('targetossserver')
+    tag, database, secret = unique_name('demo'), unique_name('demodb'), unique_name('conn').replace('_', '-')
+    point, state = backup_between_markers(demo, tag)
+    role_vars = database_vars(demo, database, postgresql_restore_secret_uri='',
+                              postgresql_restore_key_vault_uri=demo.kv_uri('targetosskv'),
+                              postgresql_restore_secret_name=secret,
+                              postgresql_restore_admin_user=target['admin_user'] + '@targetossserver',
+                              postgresql_restore_admin_password=target['admin_password'])
+    assignments = demo.status()['role_assignments']
+
+    # check mode: reports what it would do, writes nothing, starts nothing
+    writes = demo.writes()
+    checked = run_role(role_vars, check=True, emulator=demo).assert_ok()
+    assert demo.writes() == writes, 'check mode wrote something'
+    assert demo.status()['role_assignments'] == assignments
+    assert checked.changed >= 1
+    assert role_result(checked)['status'].startswith('NotStarted')
+
+    first = run_role(role_vars, emulator=demo).assert_ok()
+    summary = role_result(first)
+    assert summary['status'] == 'Completed' and summary['recovery_point_id'] == point['name']
+    granted = {(g['role'], g['scope'].rsplit('/', 1)[-1]) for g in summary['granted']}
+    assert ('Reader', 'targetossserver') in granted
+    assert ('Key Vault Secrets User', 'targetosskv') in granted
+    assert demo.status()['role_assignments'] == assignments + len(summary['granted'])
+    assert first.task('Store the connection string of the target server in Key Vault')['status'] == 'changed'
+    secret_read = demo.arm('GET', demo.kv_uri('targetosskv') + 'secrets/' + secret,
+                           params={'api-version': '7.4'}, scope='https://vault.azure.net/.default')
+    assert secret_read.status_code == 200 and 'Password=' in secret_read.json()['value']
+    assert_restored_as_of(demo, database, state, tag)
+
+    # the same inputs again: nothing granted, the secret untouched, no second restore
+    second = run_role(role_vars, emulator=demo).assert_ok()
+    assert second.changed == 0, second.tail()
+    assert role_result(second)['job_id'] == summary['job_id']
+    assert demo.counters().get('restores_requested') == 1
+    assert demo.status()['role_assignments'] == assignments + len(summary['granted'])
+
+
+# ------------------------------------------------------------------------------------------------ interruption
+
+
+def test_interrupted_after_the_trigger_then_run_again(emulator, run_role, unique_name):
+    tag, database = unique_name('intr'), unique_name('e2eintr')
+    _, state = backup_between_markers(emulator, tag)
+    before = restore_counts(emulator)
+    knobs = emulator.knobs()
+    emulator.set_knobs(job_duration=6)  # the job is still running when the run is killed and when it restarts
+    try:
+        running = run_role(database_vars(emulator, database), start=True)
+        deadline = time.monotonic() + 300
+        while restore_counts(emulator)[1] == before[1]:
+            assert running.proc.poll() is None, running.wait().tail()
+            assert time.monotonic() < deadline, 'the restore was never triggered'
+            time.sleep(0.1)
+        running.kill()
+        killed = running.wait()
+        assert killed.rc != 0 and killed.stats is None, 'the run was not interrupted'
+        jobs = jobs_to(emulator, '/databases/' + database)
+        assert len(jobs) == 1 and jobs[0]['properties']['status'] == 'InProgress'
+
+        resumed = run_role(database_vars(emulator, database)).assert_ok()
+    finally:
+        emulator.set_knobs(job_duration=knobs['job_duration'])
+    summary = role_result(resumed)
+    assert summary['job_id'] == jobs[0]['name'] and summary['earlier_restore'] is True
+    assert summary['status'] == 'Completed'
+    assert restore_counts(emulator) == (before[0] + 1, before[1] + 1), 'a second restore was started'
+    assert len(jobs_to(emulator, '/databases/' + database)) == 1
+    assert_restored_as_of(emulator, database, state, tag)
+
+
+# ------------------------------------------------------------------------------------------------ refusals
+
+
+@pytest.mark.parametrize('case', ['lower_version', 'existing_database'])
+def test_the_service_refusal_is_shown_with_its_recommended_action(emulator, run_role, unique_name, case):
+    emulator.wait_idle()
+    database = unique_name('refused')
+    if case == 'lower_version':
+        role_vars = database_vars(emulator, database,
+                                  postgresql_restore_target_server_id=emulator.server_id('oldossserver'),
+                                  postgresql_restore_secret_uri=emulator.kv_uri() + 'secrets/oldossserver-conn')
+        code, server = 'UserErrorRestoreToLowerVersion', 'oldossserver'
+    else:
+        emulator.psql('targetossserver', 'postgres', 'CREATE DATABASE %s' % database)
+        role_vars = database_vars(emulator, database)
+        code, server = 'UserErrorDatabaseNameAlreadyInUse', 'targetossserver'
+    before = restore_counts(emulator)
+
+    result = run_role(role_vars).assert_failed()
+    assert restore_counts(emulator) == before, 'a restore was started'
+    validation = result.task('Validate the restore (retried while the vault identity\'s new permissions propagate)')
+    error = validation['result']['error']
+    assert error['code'] == code, error
+    assert error['recommended_actions'], error
+    assert validation['result'].get('attempts', 1) == 1, 'a refusal that cannot pass was retried'
+    failure = result.task('Stop with the service\'s explanation')
+    assert failure['status'] == 'failed'
+    for text in (code, error['message'], error['recommended_actions'][0]):
+        assert text in failure['result']['msg'], failure['result']['msg']
+        assert ' '.join(text.split()) in ' '.join(result.stdout.split()), text
+    if case == 'existing_database':
+        assert emulator.psql(server, database, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == \
+            [('0',)]
+    else:
+        assert database not in emulator.databases(server)
