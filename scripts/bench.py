@@ -14,8 +14,9 @@ official azure-mgmt-dataprotection SDK: tests/bench/sdk_restore.py). Sections:
             (getrusage(RUSAGE_CHILDREN) deltas around each client), detection lag (job end in the emulator ->
             the client reports it) and the requests spent polling
   defaults  ours once more with the playbook's defaults (poll_interval 30 s, permission check)
-  scale     N restores of N backup instances into N new databases, N in BENCH_SCALE, throttling on; every run
-            starts from the same world (the emulator is restarted on a snapshot of its state)
+  scale     N restores of N backup instances into N new databases, N in BENCH_SCALE, throttling on (ARM's
+            token buckets); every run starts from the same world (the emulator restarts on a snapshot of its state)
+  stress    the same with BENCH_STRESS_N (20) restores and buckets a fifth of ARM's: every client meets 429s
   data      a BENCH_SIZES MB database (default 100; BENCH_LARGE=1 adds 1024) restored by ours versus a direct
             pg_restore of the same dump
   list      the latest of BENCH_POINTS (10,000) recovery points, 100 per page
@@ -24,10 +25,15 @@ Prints a table of figures and ratios (ours / alternative) and writes .bench/resu
 BENCH_PUBLISH=1 also copies them to docs/benchmarks.json and the table in docs/benchmarks.md. No figure is
 checked against a threshold: this is not a test.
 
-Environment: BENCH_SECTIONS (default single,defaults,scale,data,list), BENCH_SCALE (1,10,50,200), BENCH_REPEAT (3),
-BENCH_CONCURRENCY (50: Ansible forks, SDK threads, curl background processes), BENCH_POLL (1 s: job poll interval
-of every contender), BENCH_JOB_SECONDS (10: job length in sections single/defaults), BENCH_LARGE (0), BENCH_SIZES, BENCH_POINTS (10000), BENCH_KEEP (1: keep the run dir),
-BENCH_OUT (.bench), BENCH_PUBLISH (0).
+Environment (defaults in brackets): BENCH_FULL [0] (1: BENCH_SCALE=1,10,50,200 and BENCH_LARGE=1, ~40 min),
+BENCH_SECTIONS [single,defaults,scale,stress,data,list], BENCH_SCALE [1,10,50], BENCH_REPEAT [3],
+BENCH_LIST_REPEAT [1], BENCH_THROTTLE [ARM's buckets; e.g. read_capacity=50,read_refill=5],
+BENCH_STRESS_N [20], BENCH_STRESS_THROTTLE [a fifth of ARM's], BENCH_CONCURRENCY [50: Ansible forks, SDK
+threads, curl background processes], BENCH_POLL [1 s: how often every contender reads the job],
+BENCH_JOB_SECONDS [10: job length in single/defaults], BENCH_LARGE [0: 1 adds the 1 GB database], BENCH_SIZES
+[100 (MB)], BENCH_POINTS [10000], BENCH_KEEP [0: 1 keeps the run dir under /tmp], BENCH_OUT [.bench],
+BENCH_PUBLISH [0: 1 writes docs/benchmarks.json and the table in docs/benchmarks.md].
+Exit status: 0, or 1 when the bench could not run or one of OUR restores failed (the figures are written anyway).
 """
 
 import datetime as dt
@@ -49,11 +55,13 @@ import benchlib as bl  # noqa: E402  pylint: disable=wrong-import-position
 
 CONTENDERS = ("ours", "curl", "sdk")
 SAMPLE_ROWS = 20            # rows of the tiny source database (the data path is not what sections 1-3 measure)
-BYTES_PER_ROW = 230         # on-disk bytes per sample row, indexes included (measured on PostgreSQL 15)
+BYTES_PER_ROW = 195         # on-disk bytes per sample row, indexes included (measured on PostgreSQL 15)
 MAIN_KNOBS = {"operation_duration": 1.0, "job_duration": 3.0, "rehydration_duration": 3.0, "retry_after": 1,
               "page_size": 100, "throttle": {"enabled": False}}
 THROTTLED = dict(MAIN_KNOBS, throttle={"enabled": True, "read_capacity": 250, "read_refill": 25.0,
                                        "write_capacity": 200, "write_refill": 10.0})
+# the scale runs use ARM's 2024 buckets (above); the stress run a fifth of them
+STRESS_THROTTLE = "read_capacity=50,read_refill=5,write_capacity=40,write_refill=2"
 FILL_SQL = """
 INSERT INTO employees (first_name, last_name, email, dept_id, salary, hired_on, notes)
 SELECT (ARRAY['Ada','Grace','Alan','Edsger','Barbara','Donald','Frances','Ken'])[1 + g %% 8],
@@ -63,6 +71,15 @@ SELECT (ARRAY['Ada','Grace','Alan','Edsger','Barbara','Donald','Frances','Ken'])
 FROM generate_series(%(first)d, %(last)d) AS g;
 ANALYZE;
 """
+
+
+def throttle_knob(text):
+    """'read_capacity=50,read_refill=5' -> the emulator's throttle knob (enabled), over ARM's defaults."""
+    knob = dict(THROTTLED["throttle"])
+    for item in [x for x in text.split(",") if x.strip()]:
+        key, value = item.split("=", 1)
+        knob[key.strip()] = float(value)
+    return knob
 
 
 def env_int(name, default):
@@ -76,13 +93,18 @@ def env_list(name, default):
 class Bench:
     def __init__(self):
         self.t_start = time.time()
-        self.sections = env_list("BENCH_SECTIONS", "single,defaults,scale,data,list")
-        self.scale = [int(x) for x in env_list("BENCH_SCALE", "1,10,50,200")]
+        full = os.environ.get("BENCH_FULL", "0") not in ("", "0", "false", "no")
+        self.sections = env_list("BENCH_SECTIONS", "single,defaults,scale,stress,data,list")
+        self.scale = [int(x) for x in env_list("BENCH_SCALE", "1,10,50,200" if full else "1,10,50")]
         self.repeat = env_int("BENCH_REPEAT", 3)
+        self.list_repeat = env_int("BENCH_LIST_REPEAT", 1)
+        self.throttle = throttle_knob(os.environ.get("BENCH_THROTTLE", ""))
+        self.stress_n = env_int("BENCH_STRESS_N", 20)
+        self.stress_throttle = throttle_knob(os.environ.get("BENCH_STRESS_THROTTLE", STRESS_THROTTLE))
         self.concurrency = env_int("BENCH_CONCURRENCY", 50)
         self.poll = env_int("BENCH_POLL", 1)
         self.job_seconds = float(os.environ.get("BENCH_JOB_SECONDS", "10"))
-        self.large = os.environ.get("BENCH_LARGE", "0") not in ("", "0", "false", "no")
+        self.large = full or os.environ.get("BENCH_LARGE", "0") not in ("", "0", "false", "no")
         sizes = env_list("BENCH_SIZES", "100")
         self.sizes = [int(s) for s in sizes] + ([1024] if self.large and "1024" not in sizes else [])
         self.points = env_int("BENCH_POINTS", 10000)
@@ -234,7 +256,7 @@ class Bench:
                             target_database=plan[0][1] if len(plan) == 1 else None,
                             backup_instance=plan[0][0] if len(plan) == 1 else None)
 
-    def run_ours_scale(self, emu, tag, plan):
+    def run_ours_scale(self, emu, tag, plan, kind="scale"):
         events = self.path("logs", "events-%03d.jsonl" % (self.seq + 1))
         inventory = self.path("plans", "%s-ours.json" % tag)
         hosts = {"r%04d" % i: {"backup_instance_name": bi, "target_database_name": db} for i, (bi, db) in enumerate(plan)}
@@ -249,7 +271,7 @@ class Bench:
         self.localhost_inventory()  # writes the empty ansible.cfg
         argv = ["ansible-playbook", "-i", inventory, "-f", str(max(1, min(len(plan), self.concurrency))),
                 os.path.join(BENCH_DIR, "scale_restore.yml"), "-e", "@" + variables]
-        return self.measure(emu, "scale", "ours", tag, argv, self.ansible_env(emu, events), len(plan), events=events)
+        return self.measure(emu, kind, "ours", tag, argv, self.ansible_env(emu, events), len(plan), events=events)
 
     # ------------------------------------------------------------------------------------------ per-run analysis
     def job_timing(self, emu, run, op_duration):
@@ -284,8 +306,11 @@ class Bench:
             self.notes.append("%s: %s" % (database, exc))
 
     # ------------------------------------------------------------------------------------------ sections
+    def backup_instances(self):
+        return max(self.scale + [self.stress_n, self.repeat * 3 + 2])
+
     def main_world(self):
-        count = max(self.scale + [self.repeat * 3 + 2])
+        count = self.backup_instances()
         bis = [("bi-%03d" % i, "empdb11", True) for i in range(count)]
         return bl.bench_world(bis, [{"name": "empdb11", "sample_rows": SAMPLE_ROWS}])
 
@@ -318,23 +343,27 @@ class Bench:
         self.verify_database(emu, run)
         emu.set_knobs(MAIN_KNOBS)
 
-    def section_scale(self, emu):
+    def section_scale(self, emu, tiers=None, throttle=None, label="scale"):
         target = emu.servers()[bl.TARGET_SERVER]
-        for n in self.scale:
-            self.log("scale: %d restores, concurrency %d, throttling on" % (n, min(n, self.concurrency)))
+        throttle = throttle or self.throttle
+        for n in tiers or self.scale:
+            buckets = ", ".join("%s=%g" % kv for kv in sorted(throttle.items()) if kv[0] != "enabled")
+            self.log("%s: %d restores, concurrency %d, throttling on (%s)" % (
+                label, n, min(n, self.concurrency), buckets))
             for contender in CONTENDERS:
                 bl.drop_databases(target, "b_")
-                emu.reset("pristine.json", knobs=THROTTLED)
-                prefix = "b_%s_%d_" % (contender, n)
+                emu.reset("pristine.json", knobs=dict(THROTTLED, throttle=throttle))
+                prefix = "b_%s_%s%d_" % (contender, label[0], n)
                 plan = [("bi-%03d" % i, "%s%03d" % (prefix, i)) for i in range(n)]
-                tag = "scale-%d" % n
+                tag = "%s-%d" % (label, n)
                 if contender == "ours":
-                    run = self.run_ours_scale(emu, tag, plan)
+                    run = self.run_ours_scale(emu, tag, plan, kind=label)
                 elif contender == "sdk":
-                    run = self.run_sdk(emu, tag, plan, "scale")
+                    run = self.run_sdk(emu, tag, plan, label)
                 else:
-                    run = self.run_curl(emu, tag, plan, "scale")
+                    run = self.run_curl(emu, tag, plan, label)
                 run["n"] = n
+                run["throttle"] = dict(throttle)
                 run["databases_created"] = bl.count_databases(emu.servers()[bl.TARGET_SERVER], prefix)
                 run["jobs_seen_done"] = len(run["done"])
         bl.drop_databases(emu.servers()[bl.TARGET_SERVER], "b_")
@@ -391,7 +420,7 @@ class Bench:
         self.log("list: %d recovery points on bi-list (%.0f s to add them); page size %d" % (
             total, time.monotonic() - t0, MAIN_KNOBS["page_size"]))
         truth = (newest,)
-        for rep in range(self.repeat):
+        for rep in range(self.list_repeat):
             order = CONTENDERS[rep % 3:] + CONTENDERS[:rep % 3]
             for contender in order:
                 if contender == "ours":
@@ -426,9 +455,9 @@ class Bench:
         self.copy_collection()
         main = None
         try:
-            if {"single", "defaults", "scale"} & set(self.sections):
+            if {"single", "defaults", "scale", "stress"} & set(self.sections):
                 self.log("building the main world (%d backup instances of a %d-row database)" % (
-                    max(self.scale + [self.repeat * 3 + 2]), SAMPLE_ROWS))
+                    self.backup_instances(), SAMPLE_ROWS))
                 main = self.start_emulator("main", self.main_world(), MAIN_KNOBS)
                 main.snapshot("pristine.json")  # every scale run starts from this world: no job history
                 self.machine = bl.machine_info(main.servers()[bl.TARGET_SERVER])
@@ -439,6 +468,8 @@ class Bench:
                     self.section_defaults(main, n)
                 if "scale" in self.sections:
                     self.section_scale(main)
+                if "stress" in self.sections:
+                    self.section_scale(main, [self.stress_n], self.stress_throttle, "stress")
                 main.stop()
             if {"data", "list"} & set(self.sections):
                 self.log("building the data/list world (databases of %s MB)" % ",".join(map(str, self.sizes)))
@@ -514,14 +545,24 @@ class Bench:
             runs = {c: (self.runs_of("scale", c, tag) or [None])[0] for c in CONTENDERS}
             if not any(runs.values()):
                 continue
-            sec = "3 scale: %d restores (concurrency %d, throttled)" % (n, min(n, self.concurrency))
+            sec = "3 scale: %d restores (concurrency %d, throttling on)" % (n, min(n, self.concurrency))
             for key, metric, unit in (("wall", "wall time", "s"), ("requests", "HTTP requests", ""),
                                       ("throttled_429", "429s met", ""), ("failures", "failures", ""),
                                       ("peak_pss_mb", "controller peak memory (PSS)", "MB"),
+                                      ("cpu", "controller CPU", "s"), ("emulator_cpu", "emulator CPU", "s")):
+                add(sec, metric, unit, {c: (r or {}).get(key) for c, r in runs.items()})
+        for run_ours in self.runs_of("stress", "ours"):
+            n, tag = run_ours["n"], run_ours["tag"]
+            runs = {c: (self.runs_of("stress", c, tag) or [None])[0] for c in CONTENDERS}
+            t = run_ours["throttle"]
+            sec = "3b throttle stress: %d restores (reads %g + %g/s, writes %g + %g/s)" % (
+                n, t["read_capacity"], t["read_refill"], t["write_capacity"], t["write_refill"])
+            for key, metric, unit in (("wall", "wall time", "s"), ("requests", "HTTP requests", ""),
+                                      ("throttled_429", "429s met", ""), ("failures", "failures", ""),
                                       ("cpu", "controller CPU", "s")):
                 add(sec, metric, unit, {c: (r or {}).get(key) for c, r in runs.items()})
         if self.runs_of("list", "ours"):
-            sec = "4 latest of %d recovery points (median of %d)" % (self.points, self.repeat)
+            sec = "4 latest of %d recovery points (median of %d)" % (self.points, self.list_repeat)
             for key, metric, unit in (("wall", "wall time", "s"), ("requests", "HTTP requests", ""),
                                       ("peak_pss_mb", "controller peak memory (PSS)", "MB"),
                                       ("max_rss_mb", "largest process (RSS)", "MB"), ("cpu", "controller CPU", "s")):
@@ -547,7 +588,9 @@ class Bench:
             "git": git_describe(),
             "config": {"sections": self.sections, "scale": self.scale, "repeat": self.repeat,
                        "concurrency": self.concurrency, "poll_interval": self.poll, "sizes_mb": self.sizes,
-                       "points": self.points, "job_seconds_single": self.job_seconds, "emulator_knobs": MAIN_KNOBS, "scale_knobs": THROTTLED,
+                       "points": self.points, "list_repeat": self.list_repeat, "stress_n": self.stress_n,
+                       "stress_knobs": dict(THROTTLED, throttle=self.stress_throttle), "job_seconds_single": self.job_seconds,
+                       "emulator_knobs": MAIN_KNOBS, "scale_knobs": dict(THROTTLED, throttle=self.throttle),
                        "sample_rows": SAMPLE_ROWS},
             "table": rows,
             "notes": self.notes,
@@ -566,6 +609,10 @@ class Bench:
         if self.publish:
             publish(result, rows)
         failed = [r for r in self.runs if r.get("expected") and r.get("failures")]
+        for r in failed:
+            print("%s: %s %s: %d of %d restores failed, e.g. %s" % (
+                "OUR RESTORES FAILED" if r["contender"] == "ours" else "note", r["contender"], r["tag"],
+                r["failures"], r["expected"], (r.get("errors") or ["?"])[0]))
         return 1 if any(r["contender"] == "ours" for r in failed) else 0
 
     def cleanup(self):

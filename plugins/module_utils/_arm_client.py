@@ -11,7 +11,6 @@ from __future__ import annotations
 import random
 import time
 import traceback
-from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, urlsplit
 
 from ansible.module_utils.ansible_release import __version__ as ANSIBLE_VERSION
@@ -20,8 +19,11 @@ from ansible_collections.azure_backup.dataprotection.plugins.module_utils._auth 
     DEFAULT_API_VERSION, get_access_token,
 )
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import (
-    NETWORK_HINT, OUTCOME_UNKNOWN, TLS_HINT, DataProtectionError, describe_network_error, error_from_response,
-    is_tls_error, response_ids,
+    AUTHORITY_UNREACHABLE, NETWORK_HINT, OUTCOME_UNKNOWN, TLS_HINT, DataProtectionError, describe_network_error,
+    error_from_response, is_tls_error, response_ids,
+)
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._retry import (
+    RETRY_STATUSES, is_transient_network_error, retry_delay,
 )
 
 try:
@@ -35,7 +37,6 @@ except ImportError:
 
 COLLECTION_VERSION = '1.0.0'  # keep in step with galaxy.yml (shown in the User-Agent only)
 USER_AGENT = f'azure_backup.dataprotection/{COLLECTION_VERSION} ansible/{ANSIBLE_VERSION}'
-RETRY_STATUSES = frozenset((429, 500, 502, 503, 504))
 CONNECT_TIMEOUT = 10
 _RATELIMIT_PREFIX = 'x-ms-ratelimit-remaining-'
 _OUTCOME_ACTION = ('Check the state of the resource before sending the request again: re-running the task does '
@@ -47,24 +48,6 @@ def display_url(url):
     """scheme://host/path: what messages show of a URL (query strings can carry tokens)."""
     parts = urlsplit(url)
     return f'{parts.scheme}://{parts.netloc}{parts.path}'
-
-
-def parse_retry_after(headers, now=None):
-    """Seconds the server asked us to wait (Retry-After seconds or HTTP-date, retry-after-ms), or None."""
-    for name, scale in (('retry-after-ms', 0.001), ('x-ms-retry-after-ms', 0.001), ('Retry-After', 1)):
-        value = (headers.get(name) or '').strip()
-        if not value:
-            continue
-        try:
-            return max(0.0, float(value) * scale)
-        except ValueError:
-            pass
-        try:
-            moment = parsedate_to_datetime(value).timestamp()
-        except (TypeError, ValueError):
-            continue
-        return max(0.0, moment - (time.time() if now is None else now))
-    return None
 
 
 def _connection_not_made(exc):
@@ -111,9 +94,13 @@ class ArmClient:
     def delete(self, path_or_url, params=None, scope=None):
         return self._request('DELETE', path_or_url, params=params, scope=scope)
 
-    def post(self, path_or_url, body, params=None, scope=None):
-        """POST, re-sent only on 429 or when the connection was never made; see RequestOutcomeUnknown."""
-        return self._request('POST', path_or_url, params=params, body=body, scope=scope, idempotent=False)
+    # pylint: disable-next=too-many-arguments
+    def post(self, path_or_url, body, params=None, scope=None, idempotent=False):
+        """POST, re-sent only on 429 or when the connection was never made; see RequestOutcomeUnknown.
+
+        `idempotent=True` is for POSTs without side effects (validateRestore): retried like a GET.
+        """
+        return self._request('POST', path_or_url, params=params, body=body, scope=scope, idempotent=idempotent)
 
     def iter_pages(self, path_or_url, params=None):
         """Yield the `value` items of every page, following nextLink verbatim; one page is held at a time."""
@@ -164,7 +151,7 @@ class ArmClient:
             if exc is not None:
                 if retries < self.max_retries and self._may_resend(exc, idempotent):
                     retries += 1
-                    self._pause(method, url, retries, describe_network_error(exc))
+                    self._pause(method, url, retries, self._reason(exc))
                     continue
                 raise self._network_error(method, url, exc, idempotent, retries)
             if response.status_code == 401 and not token_refreshed:
@@ -181,7 +168,12 @@ class ArmClient:
             return response
 
     def _attempt(self, method, url, query, body, scope):
-        token = get_access_token(self.credential, scope or self.cloud.arm_scope)
+        try:
+            token = get_access_token(self.credential, scope or self.cloud.arm_scope)
+        except DataProtectionError as err:
+            if err.code == AUTHORITY_UNREACHABLE:
+                return None, err  # nothing was sent yet: retried like a connection that was never made
+            raise
         self.request_count += 1
         try:
             response = self.session.request(
@@ -202,17 +194,21 @@ class ArmClient:
 
     @staticmethod
     def _may_resend(exc, idempotent):
-        if is_tls_error(exc) or not isinstance(exc, (requests.exceptions.ConnectionError,
-                                                     requests.exceptions.Timeout)):
+        if isinstance(exc, DataProtectionError):
+            return True  # the token authority was unreachable: the request itself was never sent
+        if not is_transient_network_error(exc):
             return False  # a TLS or programming error does not heal by retrying
         return idempotent or _connection_not_made(exc)
 
+    @staticmethod
+    def _reason(exc):
+        if isinstance(exc, DataProtectionError):
+            return 'could not get an access token: ' + exc.message.rstrip('.')
+        return describe_network_error(exc)
+
     def _pause(self, method, url, retries, reason, response=None):
-        wait = parse_retry_after(response.headers) if response is not None else None
-        if wait is None:
-            ceiling = min(self.max_retry_after, 2 ** (retries - 1))
-            wait = ceiling / 2 + self.random() * ceiling / 2  # jitter spreads out clients throttled together
-        wait = min(wait, self.max_retry_after)
+        wait = retry_delay(retries, self.max_retry_after, self.random,
+                           headers=response.headers if response is not None else None)
         self.warn(f'{method} {display_url(url)}: {reason}; retrying in {wait:.1f}s '
                   f'(retry {retries} of {self.max_retries})')
         self.sleep(wait)
@@ -221,7 +217,11 @@ class ArmClient:
 
     def _network_error(self, method, url, exc, idempotent, retries):
         what = f'{method} {display_url(url)}'
-        reason = describe_network_error(exc) + (f' (after {retries + 1} attempts)' if retries else '')
+        attempts = f' (after {retries + 1} attempts)' if retries else ''
+        if isinstance(exc, DataProtectionError):  # the token authority stayed unreachable
+            exc.message = exc.message.rstrip('.') + attempts + '.'
+            return exc
+        reason = describe_network_error(exc) + attempts
         if is_tls_error(exc):
             return DataProtectionError(what, reason + '.', code='TLSVerificationFailed',
                                        recommended_actions=[TLS_HINT])

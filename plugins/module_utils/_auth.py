@@ -11,7 +11,9 @@ from __future__ import annotations
 import configparser
 import json
 import os
+import random
 import re
+import time
 import traceback
 import warnings
 from collections import namedtuple
@@ -20,7 +22,10 @@ from urllib.parse import urlsplit
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import (
-    TLS_HINT, DataProtectionError, describe_network_error, is_tls_error,
+    AUTHORITY_UNREACHABLE, NETWORK_HINT, TLS_HINT, DataProtectionError, describe_network_error, is_tls_error,
+)
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._retry import (
+    RETRY_STATUSES, is_transient_network_error, retry_delay,
 )
 
 try:
@@ -33,7 +38,7 @@ except ImportError:
 
 try:
     from azure import identity as azure_identity
-    from azure.core.exceptions import AzureError, ClientAuthenticationError
+    from azure.core.exceptions import AzureError, ClientAuthenticationError, ServiceRequestError, ServiceResponseError
     HAS_AZURE_IDENTITY = True
     AZURE_IDENTITY_IMPORT_ERROR = None
 except ImportError:
@@ -100,7 +105,13 @@ KNOWN_CLOUDS = {
 _KNOWN_AUTHORITY_HOSTS = {'login.microsoftonline.com', 'login.microsoftonline.us', 'login.chinacloudapi.cn',
                           'login.partner.microsoftonline.cn'}
 METADATA_API_VERSION = '2022-09-01'
+METADATA_CONNECT_TIMEOUT = 10
 METADATA_TIMEOUT = 30
+# The metadata read is retried (connection errors, 429, 5xx) like ArmClient's GETs, but only while the next retry
+# would start within this many seconds of the first attempt: a short outage is ridden out, a wrong URL still fails
+# fast. One wait is at most METADATA_MAX_RETRY_AFTER seconds (Retry-After included).
+METADATA_RETRY_SECONDS = 30
+METADATA_MAX_RETRY_AFTER = 10
 _CLOUD_HINT = ('Check cloud_environment (or AZURE_CLOUD_ENVIRONMENT): it is AzureCloud, AzureUSGovernment, '
                'AzureChinaCloud or the https URL of an Azure Resource Manager endpoint that serves '
                '/metadata/endpoints.')
@@ -117,39 +128,79 @@ _MI_THEN_CLI = {'exclude_environment_credential': True, 'exclude_workload_identi
 
 # ---------------------------------------------------------------- clouds
 
-def get_cloud(cloud_environment, verify=True, session=None):
-    """Cloud for a known cloud name or an https ARM endpoint (its /metadata/endpoints document is read)."""
+def get_cloud(cloud_environment, verify=True, session=None, warn=None):
+    """Cloud for a known cloud name or an https ARM endpoint (its /metadata/endpoints document is read).
+
+    `warn(message)`, when given, is called before each retry of the metadata read.
+    """
     value = (cloud_environment or 'AzureCloud').strip()
     known = KNOWN_CLOUDS.get(value.lower())
     if known:
         return known
     if value.lower().startswith('https://'):
         base = value.rstrip('/')
-        return cloud_from_metadata(base, _read_metadata(base, verify, session))
+        return cloud_from_metadata(base, _read_metadata(base, verify, session, warn))
     raise DataProtectionError('Invalid cloud_environment', f"'{value}' is neither a known cloud name nor an https URL",
                               code='InvalidCloudEnvironment', recommended_actions=[_CLOUD_HINT])
 
 
-def _read_metadata(base, verify, session):
+# Replaced by tests.
+_clock = time.monotonic
+_sleep = time.sleep
+_random = random.random
+
+
+def _read_metadata(base, verify, session, warn=None):
     url = f'{base}/metadata/endpoints?api-version={METADATA_API_VERSION}'
     what = f'Could not read cloud metadata from {url}'
-    try:
-        response = (session or requests).get(url, verify=verify, timeout=METADATA_TIMEOUT,
-                                             headers={'Accept': 'application/json'})
-    except requests.exceptions.RequestException as exc:
+    started, retries = _clock(), 0
+    while True:
+        response, exc = _get_metadata(url, verify, session)
+        if exc is not None:
+            transient, reason = is_transient_network_error(exc), describe_network_error(exc)
+        else:
+            transient, reason = response.status_code in RETRY_STATUSES, f'HTTP {response.status_code}'
+        if not transient:
+            break
+        wait = retry_delay(retries + 1, METADATA_MAX_RETRY_AFTER, _random,
+                           headers=response.headers if response is not None else None)
+        if _clock() - started + wait > METADATA_RETRY_SECONDS:
+            break
+        retries += 1
+        if warn is not None:
+            warn(f'GET {base}/metadata/endpoints: {reason}; retrying in {wait:.1f}s (retry {retries}; the cloud '
+                 f'metadata read is retried for up to {METADATA_RETRY_SECONDS}s)')
+        _sleep(wait)
+    attempts = f' (after {retries + 1} attempts)' if retries else ''
+    if exc is not None:
         tls = is_tls_error(exc)
-        raise DataProtectionError(what, describe_network_error(exc) + '.',
+        raise DataProtectionError(what, describe_network_error(exc) + attempts + '.',
                                   code='TLSVerificationFailed' if tls else 'CloudMetadataUnavailable',
-                                  recommended_actions=[TLS_HINT if tls else _CLOUD_HINT]) from exc
+                                  recommended_actions=[TLS_HINT] if tls else _unreachable_hints(exc)) from exc
     if response.status_code != 200:
-        raise DataProtectionError(what, f'the endpoint answered HTTP {response.status_code}.',
+        raise DataProtectionError(what, f'the endpoint answered HTTP {response.status_code}{attempts}.',
                                   code='CloudMetadataUnavailable', status=response.status_code,
-                                  recommended_actions=[_CLOUD_HINT])
+                                  recommended_actions=_unreachable_hints(response))
     try:
         return response.json()
     except ValueError as exc:
         raise DataProtectionError(what, 'the answer is not JSON.', code='CloudMetadataUnavailable',
                                   recommended_actions=[_CLOUD_HINT]) from exc
+
+
+def _get_metadata(url, verify, session):
+    try:
+        return (session or requests).get(url, verify=verify, timeout=(METADATA_CONNECT_TIMEOUT, METADATA_TIMEOUT),
+                                         headers={'Accept': 'application/json'}), None
+    except requests.exceptions.RequestException as exc:
+        return None, exc
+
+
+def _unreachable_hints(exc_or_response):
+    """What to check when the metadata could not be read: the URL, and for an outage the network too."""
+    transient = (exc_or_response.status_code in RETRY_STATUSES if isinstance(exc_or_response, requests.Response)
+                 else is_transient_network_error(exc_or_response))
+    return [_CLOUD_HINT, NETWORK_HINT] if transient else [_CLOUD_HINT]
 
 
 def cloud_from_metadata(base, document):
@@ -352,10 +403,25 @@ def get_access_token(credential, scope):
     """The bearer token for `scope`; azure-identity errors become a DataProtectionError without secrets."""
     try:
         return credential.get_token(scope).token
-    except ClientAuthenticationError as exc:
-        raise auth_error(exc, scope) from exc
+    except ClientAuthenticationError as exc:  # also raised when the authority could not be reached
+        raise auth_error(exc, scope, network=_network_cause(exc)) from exc
     except AzureError as exc:  # the authority could not be reached
         raise auth_error(exc, scope, network=True) from exc
+
+
+def _network_cause(exc):
+    """True when azure-identity failed because the authority could not be reached (refused, reset, timed out):
+    azure-identity wraps the transport's ServiceRequestError/ServiceResponseError in a ClientAuthenticationError
+    without a response."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
+            return True
+        if isinstance(exc, requests.exceptions.RequestException):
+            return is_transient_network_error(exc)
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def auth_error(exc, scope, network=False):
@@ -365,8 +431,8 @@ def auth_error(exc, scope, network=False):
         return DataProtectionError(what, describe_network_error(text) + '.', code='TLSVerificationFailed',
                                    recommended_actions=[TLS_HINT])
     if network:
-        return DataProtectionError(what, describe_network_error(text) + '.', code='AuthorityUnreachable',
-                                   recommended_actions=[_CLOUD_HINT])
+        return DataProtectionError(what, describe_network_error(text) + '.', code=AUTHORITY_UNREACHABLE,
+                                   recommended_actions=[NETWORK_HINT, _CLOUD_HINT])
     match = _AADSTS.search(text)
     if match:
         code = match.group(1)

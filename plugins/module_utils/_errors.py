@@ -14,6 +14,8 @@ import re
 OUTCOME_UNKNOWN = 'RequestOutcomeUnknown'
 OPERATION_TIMED_OUT = 'OperationTimedOut'
 JOB_WAIT_TIMED_OUT = 'JobWaitTimedOut'
+# The token authority could not be reached (nothing was sent to the service): retried like a refused connection.
+AUTHORITY_UNREACHABLE = 'AuthorityUnreachable'
 
 # Never suggest turning verification off: trusting the right CA is the fix.
 TLS_HINT = ('The server certificate is not trusted. If a private CA issued it (Azure Stack Hub, a TLS-inspecting '

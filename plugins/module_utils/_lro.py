@@ -12,13 +12,12 @@ import math
 import time
 from urllib.parse import unquote, urlsplit
 
-from ansible_collections.azure_backup.dataprotection.plugins.module_utils._arm_client import (
-    display_url, parse_retry_after,
-)
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._arm_client import display_url
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import (
     JOB_WAIT_TIMED_OUT, OPERATION_TIMED_OUT, DataProtectionError, error_from_payload, response_ids,
 )
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._jobs import is_terminal
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._retry import parse_retry_after
 
 DEFAULT_POLL_INTERVAL = 5
 # A job can be invisible for a moment after the operation that started it reports its id.

@@ -55,7 +55,8 @@ class DataProtectionModule(AnsibleModule):
 
     @property
     def cloud(self):
-        return self._once('cloud', lambda: _auth.get_cloud(self.auth_params.get('cloud_environment'), self.verify))
+        return self._once('cloud', lambda: _auth.get_cloud(self.auth_params.get('cloud_environment'), self.verify,
+                                                           warn=self.warn))
 
     @property
     def credential(self):

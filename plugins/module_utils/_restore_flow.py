@@ -289,8 +289,12 @@ def plan_result(plan):
 
 
 def validate_restore(client, plan, deadline):
-    """POST validateRestore ({"restoreRequestObject": request}) and wait for the operation; raises on failure."""
-    response = client.post(plan.backup_instance_path + '/validateRestore', rr.validate_body(plan.request))
+    """POST validateRestore ({"restoreRequestObject": request}) and wait for the operation; raises on failure.
+
+    validateRestore changes nothing, so it is retried like a GET (5xx, a lost answer): never RequestOutcomeUnknown.
+    """
+    response = client.post(plan.backup_instance_path + '/validateRestore', rr.validate_body(plan.request),
+                           idempotent=True)
     return wait_for_operation(client, response, deadline, 'Validate restore')
 
 

@@ -232,6 +232,8 @@ CONSTRAINTS = merge_constraints(BACKUP_INSTANCE_CONSTRAINTS, RESTORE_CONSTRAINTS
 
 EXISTS_MSG = ("Target database '%s' already exists on server '%s'. Choose another target_database_name or drop it "
               "first; pg_restore never overwrites a database.")
+FOUND_MSG = ('The answer to the restore request was lost (%s); its job %s was found in the vault, so the restore '
+             'was not requested again.')
 UNKNOWN_MSG = ('Trigger restore: the answer to the restore request was lost (%s), so the restore may or may not have '
                'started, and its job did not show up in the vault. Run the task again: it looks for the restore job '
                'first and never starts a second restore of the same point to the same target.')
@@ -282,6 +284,7 @@ def _trigger(module, client, plan, deadline, result):
         job = recheck_after_unknown_outcome(client, plan, deadline)
         if job is None:
             module.fail_json(**dict(result, changed=True, error=err.as_dict(), msg=UNKNOWN_MSG % err.message))
+        module.warn(FOUND_MSG % (err.message.split('; the request may', 1)[0].rstrip('.'), job['job_id']))
         return job['job_id'], job
     if 200 <= response.status_code < 300:
         result['changed'] = True  # accepted: from now on a failure still leaves a restore started

@@ -41,7 +41,7 @@ def build_client(plugin, warn=None):
     require_libraries()
     params = _auth.resolve_auth_params(auth_params(plugin))
     verify = params.get('cert_validation_mode') != 'ignore'
-    cloud = _auth.get_cloud(params.get('cloud_environment'), verify)
+    cloud = _auth.get_cloud(params.get('cloud_environment'), verify, warn=warn)
     credential = _auth.build_credential(params, cloud)
     client = _arm_client.ArmClient(credential, cloud, params.get('subscription_id'), verify=verify, warn=warn)
     return client, cloud

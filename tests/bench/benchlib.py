@@ -86,8 +86,8 @@ class Emulator:
         argv = [sys.executable, "-m", "dpemulator.cli"] + list(args)
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
         if proc.returncode != 0:
-            raise EmulatorError("dpemulator %s failed (%d): %s %s" % (" ".join(args[:1]), proc.returncode,
-                                                                   proc.stdout[-2000:], proc.stderr[-2000:]))
+            raise EmulatorError("dpemulator %s failed (%d): %s %s" % (
+                " ".join(args[:1]), proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:]))
         return proc
 
     def start(self, knobs=None, timeout=1200):
@@ -225,8 +225,8 @@ def summarize_counters(raw):
     """Requests a client sent, from the emulator's counters (control API calls left out)."""
     routes = {k: v for k, v in (raw.get("requests") or {}).items() if " control." not in k}
     auth = sum(v for k, v in routes.items() if k.split(" ", 1)[1].startswith(("aad.", "metadata.", "msi.")))
-    lro = sum(v for k, v in routes.items() if k in ("GET dataprotection.operationStatus",
-                                                     "GET dataprotection.operationResults"))
+    lro = sum(v for k, v in routes.items()
+              if k in ("GET dataprotection.operationStatus", "GET dataprotection.operationResults"))
     return {
         "requests": sum(routes.values()),
         "auth_requests": auth,

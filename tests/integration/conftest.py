@@ -31,6 +31,11 @@ Fixtures
 
 ``emulator_session_factory`` (session): the same, the emulators live until the end of the session.
 
+``demo_emulator`` (session) -> Emulator: one demo-world emulator shared by the tests that need a vault identity
+    without restore permissions. Whatever a test grants there stays: a test that needs "not permitted" must use a
+    target nobody grants on (tests here grant at resource scope on targetossserver/targetosskv only; oldossserver
+    stays ungranted).
+
 ``run_playbook`` (session) -> PlaybookRunner, callable as
     ``run_playbook(playbook, extravars=None, check=False, verbosity=0, env=None, timeout=600, emulator=None,
     diff=False, args=())`` -> PlaybookResult
@@ -723,6 +728,11 @@ def emulator_factory():
 @pytest.fixture(scope='session')
 def emulator(emulator_session_factory):
     return emulator_session_factory('granted')
+
+
+@pytest.fixture(scope='session')
+def demo_emulator(emulator_session_factory):
+    return emulator_session_factory('demo')
 
 
 @pytest.fixture(autouse=True)

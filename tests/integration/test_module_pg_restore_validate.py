@@ -47,10 +47,12 @@ def test_passes_when_permitted(emulator, run_module, unique_name):
     assert params['target_database_name'] not in emulator.databases('targetossserver')
 
 
-def test_fails_with_the_service_error_when_not_permitted(emulator_factory, run_module):
-    demo = emulator_factory('demo')  # the vault identity has no permission on the target server
+def test_fails_with_the_service_error_when_not_permitted(demo_emulator, run_module):
+    demo = demo_emulator  # the vault identity has no permission on oldossserver (nobody grants it there)
     point = demo.recovery_points('empdb11')[0]
-    params = _params(demo, point['name'], 'notpermitted')
+    params = _params(demo, point['name'], 'notpermitted', server='oldossserver')
+    restores_before = demo.counters().get('restores_requested', 0)
+    jobs_before = len(demo.restore_jobs())
 
     for check in (True, False):
         result, record = run_module('pg_restore_validate', params, check=check, emulator=demo)
@@ -65,5 +67,5 @@ def test_fails_with_the_service_error_when_not_permitted(emulator_factory, run_m
         assert 'UserErrorMSIMissingPermissions' in msg and 'Recommended action' in msg, msg
         assert error['recommended_actions'][0] in msg
         assert 'UserErrorMSIMissingPermissions' in result.stdout
-    assert demo.counters().get('restores_requested', 0) == 0
-    assert demo.restore_jobs() == []
+    assert demo.counters().get('restores_requested', 0) == restores_before
+    assert len(demo.restore_jobs()) == jobs_before

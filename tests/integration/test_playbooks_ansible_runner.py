@@ -120,11 +120,6 @@ def test_job_status(emulator, restored, runner):
     assert job['job_id'] == job_id and job['status'] == 'Completed'
     assert 'Job %s: Restore Completed' % job_id in one.stdout
 
-    listed = runner('job_status', dict(VAULT, status=['Completed']))
-    assert listed.status == 'successful', listed.describe()
-    assert job_id in [j['job_id'] for j in listed.ok('List the restore jobs')[0]['jobs']]
-    assert job_id in listed.stdout
-
 
 def test_list_recovery_points(emulator, runner):
     bi = emulator.backup_instance('empdb11')

@@ -22,11 +22,12 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
-from fault_helpers import BASE_KNOBS, COLUMNS, FaultEmulator, Figures, Ledger, Play  # pylint: disable=import-error
+from fault_helpers import (  # pylint: disable=import-error
+    BASE_KNOBS, COLUMNS, FaultEmulator, Figures, Ledger, Play, stop_leftover_clusters,
+)
 
 
 def _ledger(config):
@@ -66,10 +67,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         return
     write = terminalreporter.write_line
     terminalreporter.section('fault suite: counts')
-    width = max(len(label) for _, label in COLUMNS)
+    width = max(len(column[1]) for column in COLUMNS)
     totals = ledger.totals()
     for key, label in COLUMNS:
-        write('  %-*s  %6d' % (width, label, totals[key]))
+        write('  ' + label.ljust(width) + '  %6d' % totals[key])
     write('  (%d tests; every output captured at -vvvv and every emulator log scanned)' % len(ledger.rows))
     for row in ledger.rows:
         for where, what in row['hits']:
@@ -82,7 +83,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 @pytest.fixture(scope='session')
 def fault_emulator(emulator_session_factory):
     emu = emulator_session_factory('granted', knobs={k: v for k, v in BASE_KNOBS.items() if k != 'throttle'})
-    return emu
+    yield emu
+    emu.stop()
+    leftovers = stop_leftover_clusters(emu.state)
+    assert not leftovers, 'PostgreSQL clusters of %s were still running (killed): %s' % (emu.state, leftovers)
 
 
 @pytest.fixture()
@@ -102,7 +106,6 @@ def femu(fault_emulator, figures):
     emu.wait_idle(timeout=180)
     emu.reset_counters()
     wrapped = FaultEmulator(emu, figures)
-    log_offset = len(emu.log_text())
     yield wrapped
     if not emu.running():
         emu.start()
@@ -111,7 +114,7 @@ def femu(fault_emulator, figures):
     emu.wait_idle(timeout=180)
     figures.add_counters(emu.counters())
     overwritten = wrapped.check_watched()
-    figures.scan('emulator log', emu.log_text()[log_offset:], wrapped.secrets())
+    figures.scan('emulator log', wrapped.log_since_start(), wrapped.secrets())
     assert not overwritten, 'databases replaced by a restore: %s' % overwritten
     assert not figures.hits, 'secrets in outputs: %s' % figures.hits
     assert figures.values['restores_requested'] == figures.values['restore_jobs_created'], (
@@ -122,12 +125,9 @@ def femu(fault_emulator, figures):
 def play(run_playbook, femu, figures):
     runner = Play(run_playbook, femu)
     yield runner
-    for path in runner.files:
-        os.unlink(path)
+    runner.close()
     secrets = femu.secrets()
     for index, result in enumerate(runner.results):
         figures.scan('run %d output' % (index + 1), result.output, secrets)
         records = json.dumps(result.results) + json.dumps(result.stats)
         figures.scan('run %d task results' % (index + 1), records, secrets)
-
-

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
+import signal
 import time
 from pathlib import Path
 
@@ -40,7 +40,7 @@ class Figures:
 
     def __init__(self, nodeid):
         self.nodeid = nodeid
-        self.values = {key: 0 for key, _ in COLUMNS}
+        self.values = {column[0]: 0 for column in COLUMNS}
         self.hits = []          # (where, what): never the secret itself
         self.watched = {}       # (server, db) -> oid when first seen (a restore we made, or a database of ours)
 
@@ -72,7 +72,7 @@ class Ledger:
         self.rows.append(row)
 
     def totals(self):
-        totals = {key: 0 for key, _ in COLUMNS}
+        totals = {column[0]: 0 for column in COLUMNS}
         for row in self.rows:
             for key in totals:
                 totals[key] += row['values'].get(key, 0)
@@ -101,6 +101,11 @@ class FaultEmulator:
         self.emu = emulator
         self.figures = figures
         self.extra_secrets = set()
+        self.log_offset = len(emulator.log_text())
+
+    def log_since_start(self):
+        """The emulator's log since this test started (the log file survives restarts)."""
+        return self.emu.log_text()[self.log_offset:]
 
     def __getattr__(self, name):
         return getattr(self.emu, name)
@@ -138,6 +143,7 @@ class FaultEmulator:
     def jobs_to(self, database, server=TARGET_SERVER):
         """Restore jobs of the vault whose destination is this database."""
         suffix = '/servers/%s/databases/%s' % (server, database)
+
         def destination(job):
             props = job['properties']
             return str((props.get('extendedInfo') or {}).get('recoveryDestination') or props.get('recoveryDestination')
@@ -233,28 +239,21 @@ class Play:
     def __init__(self, runner, femu_):
         self.runner, self.femu = runner, femu_
         self.results = []
-        self.files = []
+        self.running = []
 
-    def _kwargs(self, kwargs, extravars):
+    def _kwargs(self, kwargs):
         kwargs.setdefault('verbosity', 4)
         kwargs.setdefault('emulator', self.femu.emu)
-        if extravars:
-            # As AWX does: extra vars in a file. On the command line (-e '{...}') ansible-playbook -vvv prints them,
-            # passwords included, before any task runs.
-            handle, path = tempfile.mkstemp(prefix='extravars-', suffix='.json')
-            with os.fdopen(handle, 'w') as out:
-                json.dump(extravars, out)
-            self.files.append(path)
-            kwargs['args'] = tuple(kwargs.get('args', ())) + ('-e', '@' + path)
         return kwargs
 
     def __call__(self, playbook, extravars=None, **kwargs):
-        result = self.runner(playbook, **self._kwargs(kwargs, extravars))
+        result = self.runner(playbook, extravars=extravars, **self._kwargs(kwargs))
         self.results.append(result)
         return result
 
     def start(self, playbook, extravars=None, **kwargs):
-        running = self.runner.start(playbook, **self._kwargs(kwargs, extravars))
+        running = self.runner.start(playbook, extravars=extravars, **self._kwargs(kwargs))
+        self.running.append(running)
         original_wait = running.wait
 
         def wait(timeout=600):
@@ -266,6 +265,13 @@ class Play:
 
     def tasks(self, tasks, **kwargs):
         return self(play_text(tasks), **kwargs)
+
+    def close(self):
+        """Kills (by process group) the runs a failed test left running, and keeps their output for the scan."""
+        for running in self.running:
+            if running.proc.poll() is None:
+                running.kill()
+                running.wait()
 
     def module(self, module, params, **kwargs):
         result = self.tasks([{'name': 'Module under test', 'module': module, 'params': params}], **kwargs)
@@ -300,3 +306,23 @@ def wait_for_record(running, predicate, timeout=180, interval=0.02):
                 running.proc.returncode, Path(running._stdout).read_text(errors='replace')[-6000:]))  # pylint: disable=protected-access
         time.sleep(interval)
     raise AssertionError('no matching task record within %s s' % timeout)
+
+
+def stop_leftover_clusters(state):
+    """Kills (by pid) PostgreSQL servers still running on a stopped emulator's state dir; returns their pids."""
+    marker = ('%s/pg/' % str(state).rstrip('/')).encode()
+    found = []
+    for entry in Path('/proc').iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / 'cmdline').read_bytes()
+        except OSError:
+            continue
+        if marker in cmdline and b'postgres' in cmdline:
+            found.append(int(entry.name))
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    return found

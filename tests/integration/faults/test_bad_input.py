@@ -52,13 +52,9 @@ MALFORMED = {
 }
 
 
-ROLE_CHECKS_LATE = pytest.mark.xfail(strict=True, reason='docs/dev/bugs-found.md F2: the role checks target_server_id '
-                                     'and secret_uri only in restore_permissions, after reads and a Key Vault write')
-
-
 @pytest.mark.parametrize('option', [pytest.param('datasource_id'),
-                                    pytest.param('secret_uri', marks=ROLE_CHECKS_LATE),
-                                    pytest.param('target_server_id', marks=ROLE_CHECKS_LATE)])
+                                    pytest.param('secret_uri'),
+                                    pytest.param('target_server_id')])
 def test_malformed_input_fails_before_any_call(femu, play, option):
     """A malformed ARM id or a secret URI that is not a Key Vault secret URL: the playbook fails naming the option
     and the expected shape, before it sends a single request."""
@@ -86,7 +82,7 @@ def test_malformed_input_module_fails_before_any_call(femu, play, option):
     params[option] = value % {'sub': femu.sub}
     if option == 'datasource_id':
         del params['backup_instance_name']
-    _, record = play.module('pg_restore_validate', params)
+    dummy, record = play.module('pg_restore_validate', params)
     assert record['status'] == 'failed'
     message = record['result']['msg']
     assert option in message and shape in message, message
@@ -142,7 +138,7 @@ def test_existing_target_database_is_never_overwritten(femu, play, unique_name):
     assert femu.counters().get('restores_requested', 0) == 0
 
     # pg_restore alone refuses it before it sends anything (it reads whether the database exists).
-    _, record = play.module('pg_restore', femu.module_target(db))
+    dummy, record = play.module('pg_restore', femu.module_target(db))
     assert record['status'] == 'failed' and 'already exists' in record['result']['msg']
     assert 'target_database_name' in record['result']['msg'], record['result']['msg']
     assert femu.counters().get('validations_requested', 0) == 1  # the role's, none from the module

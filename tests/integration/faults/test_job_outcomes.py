@@ -37,7 +37,7 @@ def test_failed_job_reports_service_error_and_job_id(femu, play, unique_name):
 
     # The module alone (wait=true): the same details, structured, and the job it started.
     femu.wait_idle()
-    _, record = play.module('pg_restore', dict(target, wait=True, poll_interval=1))
+    dummy, record = play.module('pg_restore', dict(target, wait=True, poll_interval=1))
     assert record['status'] == 'failed'
     outcome = record['result']
     assert outcome['error']['code'] == FAILURE_CODE and outcome['error']['message'] == FAILURE_MESSAGE

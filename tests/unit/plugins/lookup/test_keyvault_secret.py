@@ -122,3 +122,17 @@ def test_invalid_uri(lookup):
 
 def test_no_terms(lookup):
     assert lookup.run([], {}) == []
+
+
+def test_metadata_retries_warn_through_the_display(rsps, lookup, monkeypatch):
+    """The cloud metadata read warns before each retry (bug F1): the lookup gives it the display's warning."""
+    seen = {}
+
+    def get_cloud(cloud_environment, verify=True, session=None, warn=None):  # pylint: disable=unused-argument
+        seen['warn'] = warn
+        return TEST_CLOUD
+
+    monkeypatch.setattr(_auth, 'get_cloud', get_cloud)
+    rsps.get(f'{VAULT}/secrets/x?api-version=7.4', json=bundle('x', 'v'))
+    lookup.run([f'{VAULT}/secrets/x'], {})
+    assert seen['warn'] == keyvault_secret.display.warning

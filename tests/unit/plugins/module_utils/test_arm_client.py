@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
 from responses import matchers
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
@@ -123,19 +124,6 @@ def test_retry_after_is_capped(rsps, make_client):
     assert client.slept == [20]
 
 
-@pytest.mark.parametrize('headers, expected', [
-    ({'Retry-After': '12'}, 12.0),
-    ({'Retry-After': '1.5'}, 1.5),
-    ({'Retry-After': 'Thu, 01 Jan 2026 00:00:30 GMT'}, 30.0),
-    ({'Retry-After': 'Thu, 01 Jan 2026 00:00:00 GMT'}, 0.0),
-    ({'retry-after-ms': '250', 'Retry-After': '9'}, 0.25),
-    ({'Retry-After': 'soon'}, None),
-    ({}, None),
-])
-def test_parse_retry_after(headers, expected):
-    assert _arm_client.parse_retry_after(headers, now=1767225600.0) == expected  # 2026-01-01T00:00:00Z
-
-
 def test_5xx_on_get_retried_with_jittered_backoff(rsps, make_client):
     rsps.get(ARM + VAULT, status=503, json=INTERNAL)
     rsps.get(ARM + VAULT, status=500, json=INTERNAL)
@@ -236,6 +224,80 @@ def test_post_4xx_is_returned_for_the_caller(rsps, make_client):
     client = make_client()
     response = client.post(BI + '/validateRestore', {})
     assert response.status_code == 400 and client.request_count == 1
+
+
+def test_idempotent_post_is_retried_like_a_get(rsps, make_client):
+    """validateRestore has no side effect: a 5xx or a lost answer is only a reason to ask again (bug F3)."""
+    url = ARM + BI + '/validateRestore'
+    rsps.post(url, status=503, json=INTERNAL)
+    rsps.post(url, body=dropped())
+    rsps.post(url, body=read_timeout())
+    rsps.post(url, status=202, headers={'Retry-After': '1'})
+    client = make_client()
+    assert client.post(BI + '/validateRestore', {'restoreRequestObject': {}}, idempotent=True).status_code == 202
+    assert client.request_count == 4 and client.slept == [0.75, 1.5, 3.0]
+    assert [json.loads(c.request.body) for c in rsps.calls] == [{'restoreRequestObject': {}}] * 4
+
+
+def test_idempotent_post_that_keeps_failing_is_not_an_unknown_outcome(rsps, make_client):
+    url = ARM + BI + '/validateRestore'
+    for dummy in range(3):
+        rsps.post(url, body=dropped())
+    client = make_client(max_retries=2)
+    with pytest.raises(DataProtectionError) as info:
+        client.post(BI + '/validateRestore', {}, idempotent=True)
+    assert info.value.code == 'ConnectionFailed' and not info.value.outcome_unknown
+    assert 'after 3 attempts' in str(info.value)
+
+
+# ---------------------------------------------------------------- the token authority unreachable
+
+class FlakyAuthority(FakeCredential):
+    """A credential whose authority is unreachable for the first `failures` token requests (what azure-identity
+    raises then: a ClientAuthenticationError caused by the transport's ServiceRequestError)."""
+
+    def __init__(self, failures, **kwargs):
+        super().__init__(**kwargs)
+        self.failures = failures
+
+    def get_token(self, *scopes, **kwargs):
+        if self.failures:
+            self.failures -= 1
+            self.scopes.append(scopes[0])
+            cause = ServiceRequestError("HTTPSConnection(host='login.example.test', port=443): Failed to establish "
+                                        'a new connection: [Errno 111] Connection refused')
+            raise ClientAuthenticationError('Authentication failed: ' + str(cause)) from cause
+        return super().get_token(*scopes, **kwargs)
+
+
+@pytest.mark.parametrize('method', ['get', 'post'])
+def test_unreachable_token_authority_is_retried_for_every_verb(rsps, make_client, method):
+    """Nothing was sent to ARM yet, so even a POST is safe to try again (bug F1)."""
+    getattr(rsps, method)(ARM + BI + '/restore', status=202)
+    client = make_client(credential=FlakyAuthority(2))
+    call = client.get(BI + '/restore') if method == 'get' else client.post(BI + '/restore', {})
+    assert call.status_code == 202
+    assert client.request_count == 1 and client.slept == [0.75, 1.5]
+    assert client.warnings[0] == (f'{method.upper()} {ARM}{BI}/restore: could not get an access token: Connection '
+                                  'refused; retrying in 0.8s (retry 1 of 6)')
+
+
+def test_unreachable_token_authority_that_stays_down(rsps, make_client):  # pylint: disable=unused-argument
+    client = make_client(credential=FlakyAuthority(10), max_retries=2)
+    with pytest.raises(DataProtectionError) as info:
+        client.get(VAULT)
+    assert info.value.code == 'AuthorityUnreachable' and client.request_count == 0
+    assert str(info.value).startswith(f'Could not get an access token for {TEST_CLOUD.arm_scope}: AuthorityUnreachable: '
+                                      'Connection refused (after 3 attempts).')
+    assert len(client.slept) == 2
+
+
+def test_wrong_secret_is_not_retried(rsps, make_client):  # pylint: disable=unused-argument
+    client = make_client(credential=FakeCredential(error=ClientAuthenticationError(
+        'Authentication failed: AADSTS7000215: Invalid client secret provided.')))
+    with pytest.raises(DataProtectionError) as info:
+        client.get(VAULT)
+    assert info.value.code == 'AADSTS7000215' and client.slept == [] and client.credential.scopes == [TEST_CLOUD.arm_scope]
 
 
 # ---------------------------------------------------------------- 401

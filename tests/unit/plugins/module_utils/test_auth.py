@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import threading
 import warnings
@@ -22,7 +23,7 @@ from azure.identity import CredentialUnavailableError
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _auth
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import DataProtectionError
 
-from ansible_collections.azure_backup.dataprotection.tests.unit.conftest import SENTINEL_SECRET, FakeCredential
+from ansible_collections.azure_backup.dataprotection.tests.unit.conftest import SENTINEL_SECRET, FakeClock, FakeCredential
 
 STACK = 'https://management.local.azurestack.external'
 PUBLIC_LIST = [  # what https://management.azure.com/metadata/endpoints?api-version=2022-09-01 answers (abridged)
@@ -107,22 +108,109 @@ def test_metadata_without_endpoints_is_rejected():
         _auth.cloud_from_metadata(STACK, {'name': 'x'})
 
 
+def refused():
+    return requests.exceptions.ConnectionError(
+        "HTTPSConnectionPool(host='127.0.0.1', port=1): Max retries exceeded (Caused by NewConnectionError("
+        "'<obj>: Failed to establish a new connection: [Errno 111] Connection refused'))")
+
+
+@pytest.fixture
+def no_sleep(monkeypatch):
+    """The metadata read's clock, sleep and jitter: a FakeClock (moves only when slept on) and random() = 0.5."""
+    clock = FakeClock()
+    monkeypatch.setattr(_auth, '_clock', clock)
+    monkeypatch.setattr(_auth, '_sleep', clock.sleep)
+    monkeypatch.setattr(_auth, '_random', lambda: 0.5)
+    return clock
+
+
 @responses.activate
 @pytest.mark.parametrize('reply, reason', [
-    ({'body': requests.exceptions.ConnectionError(
-        "HTTPSConnectionPool(host='127.0.0.1', port=1): Max retries exceeded (Caused by NewConnectionError("
-        "'<obj>: Failed to establish a new connection: [Errno 111] Connection refused'))")}, 'Connection refused.'),
     ({'status': 404, 'body': 'not here'}, 'the endpoint answered HTTP 404.'),
     ({'status': 200, 'body': '<html>'}, 'the answer is not JSON.'),
 ])
-def test_unreadable_metadata_says_what_to_check(reply, reason):
+def test_unreadable_metadata_says_what_to_check(no_sleep, reply, reason):
     responses.get(metadata_url('https://127.0.0.1:1'), **reply)
     with pytest.raises(DataProtectionError) as info:
         _auth.get_cloud('https://127.0.0.1:1')
     text = str(info.value)
     assert text.startswith(f"Could not read cloud metadata from {metadata_url('https://127.0.0.1:1')}: "
                            f'CloudMetadataUnavailable: {reason}')
-    assert 'Check cloud_environment' in text
+    assert 'Check cloud_environment' in text and 'HTTPS_PROXY' not in text
+    assert len(responses.calls) == 1 and no_sleep.sleeps == []  # a wrong URL is not retried
+
+
+@responses.activate
+def test_metadata_outage_is_retried_with_backoff_and_a_warning_each_time(no_sleep):
+    """A service blip (refused, reset, 503, 429) while a module starts: the metadata read rides it out (bug F1)."""
+    url = metadata_url(STACK)
+    responses.get(url, body=refused())
+    responses.get(url, body=requests.exceptions.ConnectionError('Connection aborted.', 'RemoteDisconnected'))
+    responses.get(url, status=503, headers={'Retry-After': '3'})
+    responses.get(url, status=429, headers={'Retry-After': '3600'})
+    responses.get(url, body=requests.exceptions.ReadTimeout('Read timed out. (read timeout=30)'))
+    responses.get(url, json=STACK_OBJECT)
+    warned = []
+    cloud = _auth.get_cloud(STACK, warn=warned.append)
+    assert cloud.resource_manager == STACK and len(responses.calls) == 6
+    assert no_sleep.sleeps == [0.75, 1.5, 3.0, 10, 7.5]  # backoff 1, 2 (jittered); Retry-After 3; 3600 capped to 10
+    assert warned[0] == (f'GET {STACK}/metadata/endpoints: Connection refused; retrying in 0.8s (retry 1; the cloud '
+                         'metadata read is retried for up to 30s)')
+    assert [w.split(': ', 1)[1].split(';')[0] for w in warned] == [
+        'Connection refused', 'the connection was closed before an answer arrived', 'HTTP 503', 'HTTP 429',
+        'no answer within the request timeout (read timed out)']
+
+
+@responses.activate
+def test_metadata_retries_are_bounded_in_time(no_sleep):
+    """Nothing listening (or a host that does not exist) fails after about 30 s, not at once, and not much later."""
+    responses.get(metadata_url('https://127.0.0.1:1'), body=refused())
+    warned = []
+    with pytest.raises(DataProtectionError) as info:
+        _auth.get_cloud('https://127.0.0.1:1', warn=warned.append)
+    attempts = len(responses.calls)
+    assert no_sleep.sleeps == [0.75, 1.5, 3.0, 6.0, 7.5, 7.5]  # the next wait (7.5 s) would end after 30 s
+    assert sum(no_sleep.sleeps) <= _auth.METADATA_RETRY_SECONDS and attempts == 7 and len(warned) == 6
+    err = info.value
+    assert err.code == 'CloudMetadataUnavailable'
+    assert str(err).startswith(f"Could not read cloud metadata from {metadata_url('https://127.0.0.1:1')}: "
+                               'CloudMetadataUnavailable: Connection refused (after 7 attempts).')
+    assert 'Check cloud_environment' in str(err) and 'HTTPS_PROXY' in str(err)  # a wrong URL or an outage
+
+
+@responses.activate
+def test_metadata_5xx_that_lasts_fails_with_the_status(no_sleep):
+    responses.get(metadata_url(STACK), status=502)
+    with pytest.raises(DataProtectionError) as info:
+        _auth.get_cloud(STACK)  # no warn callback: retried all the same
+    assert info.value.status == 502 and 'answered HTTP 502 (after 7 attempts).' in str(info.value)
+    assert len(no_sleep.sleeps) == 6
+
+
+@responses.activate
+def test_metadata_tls_error_is_not_retried(no_sleep):
+    responses.get(metadata_url(STACK), body=requests.exceptions.SSLError(
+        '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate in certificate chain'))
+    warned = []
+    with pytest.raises(DataProtectionError) as info:
+        _auth.get_cloud(STACK, warn=warned.append)
+    assert info.value.code == 'TLSVerificationFailed' and len(responses.calls) == 1
+    assert no_sleep.sleeps == [] and warned == []
+    assert 'REQUESTS_CA_BUNDLE=path/to/ca.pem' in str(info.value) and 'ignore' not in str(info.value)
+
+
+def test_metadata_read_against_a_closed_port_is_retried(monkeypatch):
+    """The real transport (no mock): a closed local port is refused, retried, then reported."""
+    clock = FakeClock()
+    monkeypatch.setattr(_auth, '_clock', clock)
+    monkeypatch.setattr(_auth, '_sleep', clock.sleep)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
+    warned = []
+    with pytest.raises(DataProtectionError, match=r'CloudMetadataUnavailable: Connection refused \(after \d+ attempts\)'):
+        _auth.get_cloud(f'https://127.0.0.1:{port}', warn=warned.append)
+    assert warned and len(warned) == len(clock.sleeps)
 
 
 # ---------------------------------------------------------------- credentials
@@ -315,12 +403,28 @@ AADSTS_MESSAGE = ('Authentication failed: AADSTS7000215: Invalid client secret p
                   "'app1'.\r\nTrace ID: 0b2f\r\nCorrelation ID: 77aa\r\nTimestamp: 2025-01-01 00:00:00Z")
 
 
+def unreachable_authority():
+    """What azure-identity raises when the authority refuses the connection: a ClientAuthenticationError without a
+    response, caused by the transport's ServiceRequestError (azure-identity 1.2x)."""
+    cause = ServiceRequestError("HTTPSConnection(host='127.0.0.1', port=1): Failed to establish a new connection: "
+                                '[Errno 111] Connection refused')
+    try:
+        try:
+            raise cause
+        except ServiceRequestError as exc:
+            raise ClientAuthenticationError('Authentication failed: ' + str(exc)) from exc
+    except ClientAuthenticationError as wrapped:
+        return wrapped
+
+
 @pytest.mark.parametrize('error, code, phrase', [
     (ClientAuthenticationError(AADSTS_MESSAGE), 'AADSTS7000215', 'not its id'),
     (CredentialUnavailableError('Please run az login to set up an account'), 'CredentialUnavailable', 'az login'),
     (ServiceRequestError('[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate'),
      'TLSVerificationFailed', 'REQUESTS_CA_BUNDLE=path/to/ca.pem'),
     (ServiceRequestError('[Errno 111] Connection refused'), 'AuthorityUnreachable', 'cloud_environment'),
+    (unreachable_authority(), 'AuthorityUnreachable', 'HTTPS_PROXY'),
+    (ClientAuthenticationError('Authentication failed: something else'), 'AuthenticationFailed', 'auth_source'),
 ])
 def test_token_errors(error, code, phrase):
     with pytest.raises(DataProtectionError) as info:
@@ -330,6 +434,19 @@ def test_token_errors(error, code, phrase):
     assert text.startswith('Could not get an access token for https://management.azure.com/.default: ' + code)
     assert phrase in text
     assert 'Trace ID' not in text and 'ignore' not in text and text.count(code) == 1
+
+
+def test_unreachable_authority_from_the_installed_azure_identity():
+    """The real ClientSecretCredential against a closed local port: AuthorityUnreachable, which ArmClient retries."""
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        base = 'https://127.0.0.1:%d' % probe.getsockname()[1]
+    credential = _auth.azure_identity.ClientSecretCredential(
+        't1', 'app1', SENTINEL_SECRET, authority=base, disable_instance_discovery=True, retry_total=0)
+    with pytest.raises(DataProtectionError) as info:
+        _auth.get_access_token(credential, base + '/.default')
+    assert info.value.code == 'AuthorityUnreachable' and 'Connection refused' in str(info.value)
+    assert SENTINEL_SECRET not in str(info.value)
 
 
 # ---------------------------------------------------------------- a real authority over TLS

@@ -198,6 +198,34 @@ def test_lost_answer_is_not_reposted_and_the_job_is_found(arm):
     assert result['job_id'] == JOB_ID
     assert result['job']['status'] == 'InProgress'
     assert arm.clock.sleeps == [5]  # one pause before the second look
+    # The user is told that the answer was lost and the job found by listing (bug F4).
+    assert arm.warnings == ['The answer to the restore request was lost (the connection was closed before an answer '
+                            'arrived); its job %s was found in the vault, so the restore was not requested again.'
+                            % JOB_ID]
+    assert_no_leak(result, arm.warnings)
+
+
+def test_lost_answer_after_a_5xx_is_reported_with_the_status(arm):
+    prepared(arm)
+    arm.rsps.add('POST', ARM + BI_PATH + '/restore', status=500, json={'error': {
+        'code': 'InternalServerError', 'message': 'Encountered internal server error.'}})
+    arm.jobs([[backup_job(OTHER_JOB), job()]])
+    result, failed = arm.run(module, DB_ARGS)
+    assert not failed, result
+    assert len(arm.calls('POST', '/restore')) == 1 and result['job_id'] == JOB_ID
+    assert arm.warnings == ['The answer to the restore request was lost (the service answered HTTP 500 '
+                            '(InternalServerError: Encountered internal server error.)); its job %s was found in the '
+                            'vault, so the restore was not requested again.' % JOB_ID]
+
+
+def test_check_mode_validation_post_is_retried_on_a_5xx(arm):
+    """The check-mode validation uses the same idempotent validateRestore as pg_restore_validate (bug F3)."""
+    prepared(arm)
+    arm.rsps.add('POST', ARM + BI_PATH + '/validateRestore', status=502)
+    arm.lro(BI_PATH + '/validateRestore', load('operation_validate_succeeded'))
+    result, failed = arm.run(module, DB_ARGS, check_mode=True)
+    assert not failed, result
+    assert len(arm.calls('POST', '/validateRestore')) == 2 and not arm.calls('POST', '/restore')
 
 
 def test_lost_answer_and_no_job_fails_asking_to_rerun(arm):

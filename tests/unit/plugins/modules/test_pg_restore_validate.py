@@ -11,8 +11,8 @@ import pytest
 from ansible_collections.azure_backup.dataprotection.plugins.modules import pg_restore_validate as module
 
 from ansible_collections.azure_backup.dataprotection.tests.unit.plugins.modules.dp_fakes import (
-    BI_NAME, BI_PATH, CONTAINER_URL, FLEX_BI_NAME, FLEX_BI_PATH, FLEX_SERVER, RP_ARCHIVE, RP_VAULT, SECRET_URI,
-    SOURCE_DB, SUB, TARGET_DB, TARGET_SERVER, VAULT_ARGS, FakeArm, assert_no_leak, load,
+    ARM, BI_NAME, BI_PATH, CONTAINER_URL, FLEX_BI_NAME, FLEX_BI_PATH, FLEX_SERVER, RP_ARCHIVE, RP_VAULT, SECRET_URI,
+    SOURCE_DB, SUB, TARGET_DB, TARGET_SERVER, VAULT_ARGS, FakeArm, assert_no_leak, load, outcome_unknown_error,
 )
 
 DB_ARGS = dict(VAULT_ARGS, backup_instance_name=BI_NAME, recovery_point_id=RP_VAULT, target_server_id=TARGET_SERVER,
@@ -155,6 +155,26 @@ def test_rejected_post_is_structured_too(arm):
     assert result['error']['is_retryable'] is True
     assert result['error']['status'] == 400
     assert 'Grant Reader on the target server' in result['msg']
+
+
+@pytest.mark.parametrize('fault', ['503', 'dropped'])
+def test_validation_post_with_a_lost_answer_or_5xx_is_asked_again(arm, fault):
+    """validateRestore has no side effect: a 503 or a connection lost after sending is retried, never reported as
+    RequestOutcomeUnknown (bug F3)."""
+    arm.backup_instance()
+    arm.vault()
+    arm.recovery_point()
+    if fault == '503':
+        arm.rsps.add('POST', ARM + BI_PATH + '/validateRestore', status=503, json={'error': {
+            'code': 'ServiceUnavailable', 'message': 'The service is unavailable.'}})
+    else:
+        arm.post_error(BI_PATH + '/validateRestore', outcome_unknown_error())
+    arm.lro(BI_PATH + '/validateRestore', load('operation_validate_succeeded'))
+    result, failed = arm.run(module, DB_ARGS)
+    assert not failed, result
+    assert arm.posted('/validateRestore') == [{'restoreRequestObject': EXPECTED_DB_REQUEST}] * 2
+    assert arm.clock.sleeps[0] < 2  # the client's backoff, then the operation polls
+    assert len(arm.warnings) == 1 and 'POST %s%s/validateRestore' % (ARM, BI_PATH) in arm.warnings[0]
 
 
 def test_database_target_for_flexible_server_fails_before_any_call(arm):

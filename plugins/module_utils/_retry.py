@@ -1,0 +1,64 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, Azure Backup Data Protection collection contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# INTERNAL USE ONLY: private to the azure_backup.dataprotection collection; no compatibility promise.
+"""The retry rules ArmClient and the cloud metadata read share: what is worth another try and how long to wait."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from email.utils import parsedate_to_datetime
+
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import is_tls_error
+
+try:
+    import requests
+    HAS_REQUESTS = True
+    REQUESTS_IMPORT_ERROR = None
+except ImportError:
+    HAS_REQUESTS = False
+    REQUESTS_IMPORT_ERROR = traceback.format_exc()
+
+# Throttling and the server errors a later attempt can get past.
+RETRY_STATUSES = frozenset((429, 500, 502, 503, 504))
+
+
+def parse_retry_after(headers, now=None):
+    """Seconds the server asked us to wait (Retry-After seconds or HTTP-date, retry-after-ms), or None."""
+    for name, scale in (('retry-after-ms', 0.001), ('x-ms-retry-after-ms', 0.001), ('Retry-After', 1)):
+        value = (headers.get(name) or '').strip()
+        if not value:
+            continue
+        try:
+            return max(0.0, float(value) * scale)
+        except ValueError:
+            pass
+        try:
+            moment = parsedate_to_datetime(value).timestamp()
+        except (TypeError, ValueError):
+            continue
+        return max(0.0, moment - (time.time() if now is None else now))
+    return None
+
+
+def retry_delay(retry, cap, rand, headers=None):
+    """Seconds to wait before retry number `retry` (1, 2, ...): the server's Retry-After when `headers` give one,
+    else jittered exponential backoff (between half and all of 1, 2, 4 ... s; the jitter spreads out clients that
+    were throttled together); never more than `cap`. `rand` is random.random (a fixed value in tests)."""
+    wait = parse_retry_after(headers) if headers is not None else None
+    if wait is None:
+        ceiling = min(cap, 2 ** (retry - 1))
+        wait = ceiling / 2 + rand() * ceiling / 2
+    return min(wait, cap)
+
+
+def is_transient_network_error(exc):
+    """True for a connection-level requests failure that may heal by itself (refused, reset, timed out).
+
+    TLS verification failures and programming errors (invalid URL, ...) do not heal by retrying.
+    """
+    return (isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout))
+            and not is_tls_error(exc))

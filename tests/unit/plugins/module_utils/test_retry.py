@@ -1,0 +1,60 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, Azure Backup Data Protection collection contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The retry rules ArmClient and the cloud metadata read share (one implementation)."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _arm_client, _auth, _lro, _retry
+
+
+@pytest.mark.parametrize('headers, expected', [
+    ({'Retry-After': '12'}, 12.0),
+    ({'Retry-After': '1.5'}, 1.5),
+    ({'Retry-After': 'Thu, 01 Jan 2026 00:00:30 GMT'}, 30.0),
+    ({'Retry-After': 'Thu, 01 Jan 2026 00:00:00 GMT'}, 0.0),
+    ({'retry-after-ms': '250', 'Retry-After': '9'}, 0.25),
+    ({'Retry-After': 'soon'}, None),
+    ({}, None),
+])
+def test_parse_retry_after(headers, expected):
+    assert _retry.parse_retry_after(headers, now=1767225600.0) == expected  # 2026-01-01T00:00:00Z
+
+
+@pytest.mark.parametrize('retry, rand, expected', [
+    (1, 0.5, 0.75), (2, 0.5, 1.5), (3, 0.0, 2.0), (3, 1.0, 4.0), (5, 1.0, 10.0), (6, 0.5, 7.5), (10, 1.0, 10.0),
+])
+def test_retry_delay_backoff_is_jittered_exponential_and_capped(retry, rand, expected):
+    assert _retry.retry_delay(retry, 10, lambda: rand) == expected
+
+
+@pytest.mark.parametrize('headers, expected', [({'Retry-After': '7'}, 7.0), ({'Retry-After': '3600'}, 20),
+                                               ({}, 0.75), ({'Retry-After': 'soon'}, 0.75)])
+def test_retry_delay_prefers_retry_after_up_to_the_cap(headers, expected):
+    assert _retry.retry_delay(1, 20, lambda: 0.5, headers=headers) == expected
+
+
+@pytest.mark.parametrize('exc, expected', [
+    (requests.exceptions.ConnectionError(MaxRetryError(None, '/x', NewConnectionError(None, '[Errno 111] Connection refused'))),
+     True),
+    (requests.exceptions.ReadTimeout('Read timed out.'), True),
+    (requests.exceptions.ConnectTimeout('connect timeout=10'), True),
+    (requests.exceptions.SSLError('[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed'), False),
+    (requests.exceptions.InvalidURL('bad'), False),
+    (ValueError('x'), False),
+])
+def test_transient_network_errors(exc, expected):
+    assert _retry.is_transient_network_error(exc) is expected
+
+
+def test_one_implementation():
+    """ArmClient, the LRO poller and the metadata read use these helpers, not copies of them."""
+    assert _arm_client.retry_delay is _retry.retry_delay and _auth.retry_delay is _retry.retry_delay
+    assert _arm_client.RETRY_STATUSES is _retry.RETRY_STATUSES is _auth.RETRY_STATUSES
+    assert _lro.parse_retry_after is _retry.parse_retry_after
+    assert not hasattr(_arm_client, 'parse_retry_after')
