@@ -69,7 +69,7 @@ PYTEST = cd $$(readlink -f $(INSTALLED)) && DP_REPO_ROOT=$(CURDIR) PYTHONPATH=$$
 TEST_GATES := venv build install changelog-lint ee-check unit docs-lint lint sanity integration molecule
 
 .PHONY: help venv build install unit sanity lint docs-lint changelog-lint ee-check integration molecule \
-	test demo bench emulator-start emulator-stop clean distclean
+	test test-faults demo bench emulator-start emulator-stop clean distclean
 
 help:
 	@echo 'Targets (all re-runnable; each one builds what it needs first):'
@@ -85,6 +85,7 @@ help:
 	@echo '  make changelog-lint  antsibull-changelog lint'
 	@echo '  make ee-check        ansible-builder introspect --sanitize on the installed collection'
 	@echo '  make integration     pytest tests/emulator/tests, then tests/integration inside the installed collection'
+	@echo '  make test-faults     pytest tests/integration/faults: the role and modules while the emulator misbehaves'
 	@echo '  make molecule        molecule test for each extensions/molecule/<scenario>'
 	@echo '  make bench           scripts/bench.py (prints figures; not a test)'
 	@echo '  make emulator-start  dpemulator start --state $(EMULATOR_STATE)   (emulator-stop to stop it)'
@@ -182,6 +183,10 @@ integration: $(INSTALL_STAMP)
 		echo "integration: no tests under tests/integration yet"; exit 0; fi; \
 	($(PYTEST) $(PYTEST_ARGS) tests/integration) || rc=$$?; \
 	if [ "$${rc:-0}" = 5 ]; then echo "integration: no integration tests collected"; elif [ "$${rc:-0}" != 0 ]; then exit $$rc; fi
+
+# The fault suite alone (it also runs as part of `make integration`, which collects all of tests/integration).
+test-faults: $(INSTALL_STAMP)
+	$(PYTEST) $(PYTEST_ARGS) tests/integration/faults
 
 molecule: $(INSTALL_STAMP)
 	@scenarios="$(MOLECULE_SCENARIOS)"; \

@@ -117,6 +117,8 @@ class Bench:
         self.notes = []
         self.emulators = []
         self.collections = None
+        self.collection_version = None
+        self.machine = {}
         self.seq = 0
 
     # ------------------------------------------------------------------------------------------ output
@@ -453,28 +455,28 @@ class Bench:
     def run(self):
         self.log("run dir %s; sections %s" % (self.run_dir, ",".join(self.sections)))
         self.copy_collection()
-        main = None
+        main_emu = None
         try:
             if {"single", "defaults", "scale", "stress"} & set(self.sections):
                 self.log("building the main world (%d backup instances of a %d-row database)" % (
                     self.backup_instances(), SAMPLE_ROWS))
-                main = self.start_emulator("main", self.main_world(), MAIN_KNOBS)
-                main.snapshot("pristine.json")  # every scale run starts from this world: no job history
-                self.machine = bl.machine_info(main.servers()[bl.TARGET_SERVER])
+                main_emu = self.start_emulator("main", self.main_world(), MAIN_KNOBS)
+                main_emu.snapshot("pristine.json")  # every scale run starts from this world: no job history
+                self.machine = bl.machine_info(main_emu.servers()[bl.TARGET_SERVER])
                 n = 0
                 if "single" in self.sections:
-                    n = self.section_single(main)
+                    n = self.section_single(main_emu)
                 if "defaults" in self.sections:
-                    self.section_defaults(main, n)
+                    self.section_defaults(main_emu, n)
                 if "scale" in self.sections:
-                    self.section_scale(main)
+                    self.section_scale(main_emu)
                 if "stress" in self.sections:
-                    self.section_scale(main, [self.stress_n], self.stress_throttle, "stress")
-                main.stop()
+                    self.section_scale(main_emu, [self.stress_n], self.stress_throttle, "stress")
+                main_emu.stop()
             if {"data", "list"} & set(self.sections):
                 self.log("building the data/list world (databases of %s MB)" % ",".join(map(str, self.sizes)))
                 data = self.start_emulator("data", self.data_world(), MAIN_KNOBS)
-                if main is None:
+                if main_emu is None:
                     self.machine = bl.machine_info(data.servers()[bl.TARGET_SERVER])
                 if "data" in self.sections:
                     self.section_data(data)

@@ -9,6 +9,7 @@ Nothing here asserts a duration: it measures and returns figures.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -332,14 +333,20 @@ def tree_pss_kb(root):
     return sum(_pss_kb(pid) for pid in tree_pids(root))
 
 
+@dataclasses.dataclass
 class Measured:
     """Result of run_measured: wall, CPU (user+sys of the process tree), peak memory, return code."""
-
-    def __init__(self, **kw):
-        self.__dict__.update(kw)
-
-    def as_dict(self):
-        return dict(self.__dict__)
+    argv: list
+    rc: int
+    started: float
+    wall: float
+    cpu_user: float
+    cpu_sys: float
+    cpu: float
+    peak_pss_mb: float
+    max_rss_mb: float
+    stdout: str
+    stderr: str
 
 
 def run_measured(argv, env, cwd, stdout_path, stderr_path=None, sample_interval=0.25, timeout=3600):
@@ -383,7 +390,7 @@ def run_measured(argv, env, cwd, stdout_path, stderr_path=None, sample_interval=
         sampler.join()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return Measured(
-        argv=[os.path.basename(argv[0])] + [a for a in argv[1:]], rc=proc.returncode, started=started_epoch,
+        argv=[os.path.basename(argv[0])] + list(argv[1:]), rc=proc.returncode, started=started_epoch,
         wall=t1 - t0, cpu_user=after.ru_utime - before.ru_utime, cpu_sys=after.ru_stime - before.ru_stime,
         cpu=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
         peak_pss_mb=peak[0] / 1024.0, max_rss_mb=usage.ru_maxrss / 1024.0,

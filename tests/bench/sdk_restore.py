@@ -100,7 +100,7 @@ def restore_one(client, item, poll):
 
 
 def cmd_restore(args):
-    with open(args.plan) as fh:
+    with open(args.plan, encoding="utf-8") as fh:
         plan = json.load(fh)
     client = make_client()
     if len(plan) == 1:

@@ -349,8 +349,8 @@ class Emulator:
             self.sub, VAULT_RG, VAULT_NAME)
 
     def server_id(self, name, rg='targetrg', kind='servers'):
-        return '/subscriptions/%s/resourceGroups/%s/providers/Microsoft.DBforPostgreSQL/%s/%s' % (self.sub, rg, kind,
-                                                                                                 name)
+        return '/subscriptions/%s/resourceGroups/%s/providers/Microsoft.DBforPostgreSQL/%s/%s' % (
+            self.sub, rg, kind, name)
 
     def kv_uri(self, vault='targetosskv'):
         return '%s/keyvaults/%s/' % (self.url, vault)

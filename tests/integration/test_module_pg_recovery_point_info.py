@@ -21,7 +21,7 @@ VAULT = {'vault_name': 'TestBkpVault', 'resource_group': 'testBkpVaultRG'}
 
 def _time(value):
     """A recovery point time ('2025-01-30T22:01:16.2569170Z', 7 digits) as an aware datetime."""
-    head, _, frac = value.rstrip('Z').partition('.')
+    head, frac = (value.rstrip('Z').split('.', 1) + [''])[:2]
     return datetime.datetime.fromisoformat(head).replace(
         microsecond=int((frac + '000000')[:6]), tzinfo=datetime.timezone.utc)
 

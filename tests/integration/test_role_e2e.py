@@ -86,11 +86,24 @@ def jobs_to(emulator, destination_suffix):
 def test_restore_as_database_from_a_vault_point_then_rerun_changes_nothing(emulator, run_role, unique_name):
     tag, database = unique_name('vault'), unique_name('e2edb')
     point, state = backup_between_markers(emulator, tag)
+    # a later backup holds the 'after' row: the role must restore the point asked for, not the latest one
+    later = emulator.backup('empdb11')
+    role_vars = database_vars(emulator, database,
+                              postgresql_restore_recovery_point_before=point['properties']['recoveryPointTime'])
     before = restore_counts(emulator)
 
-    first = run_role(database_vars(emulator, database)).assert_ok()
+    # check mode: the service validates, nothing is started
+    validations = emulator.counters().get('validations_requested', 0)
+    checked = run_role(role_vars, check=True).assert_ok()
+    assert role_result(checked)['status'].startswith('NotStarted')
+    assert role_result(checked)['recovery_point_id'] == point['name']
+    # validated by the service (by pg_restore_validate, and again by pg_restore in check mode)
+    assert emulator.counters().get('validations_requested', 0) > validations
+    assert restore_counts(emulator) == before and database not in emulator.databases('targetossserver')
+
+    first = run_role(role_vars).assert_ok()
     summary = role_result(first)
-    assert summary['recovery_point_id'] == point['name'], 'the role did not pick the latest point'
+    assert summary['recovery_point_id'] == point['name'] != later['name']
     assert summary['status'] == 'Completed' and summary['earlier_restore'] is False
     assert summary['source_datastore'] == 'VaultStore'
     assert summary['target'].endswith('/servers/targetossserver/databases/' + database)
@@ -101,7 +114,7 @@ def test_restore_as_database_from_a_vault_point_then_rerun_changes_nothing(emula
     assert 'Status: Completed' in first.stdout
 
     # the same inputs again: nothing changes, no second restore, the first job is reported
-    second = run_role(database_vars(emulator, database)).assert_ok()
+    second = run_role(role_vars).assert_ok()
     assert second.changed == 0, second.tail()
     again = role_result(second)
     assert again['job_id'] == summary['job_id'] and again['earlier_restore'] is True
@@ -209,7 +222,7 @@ def test_demo_world_role_grants_and_creates_the_secret(demo_emulator, run_role, 
 
 def test_interrupted_after_the_trigger_then_run_again(emulator, run_role, unique_name):
     tag, database = unique_name('intr'), unique_name('e2eintr')
-    _, state = backup_between_markers(emulator, tag)
+    state = backup_between_markers(emulator, tag)[1]
     before = restore_counts(emulator)
     knobs = emulator.knobs()
     emulator.set_knobs(job_duration=6)  # the job is still running when the run is killed and when it restarts

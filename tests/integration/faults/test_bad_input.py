@@ -52,9 +52,7 @@ MALFORMED = {
 }
 
 
-@pytest.mark.parametrize('option', [pytest.param('datasource_id'),
-                                    pytest.param('secret_uri'),
-                                    pytest.param('target_server_id')])
+@pytest.mark.parametrize('option', sorted(MALFORMED))
 def test_malformed_input_fails_before_any_call(femu, play, option):
     """A malformed ARM id or a secret URI that is not a Key Vault secret URL: the playbook fails naming the option
     and the expected shape, before it sends a single request."""
