@@ -61,7 +61,19 @@ Fixtures
     record): ``run_tasks`` of one task; ``record['result']`` is what ``register`` would hold, ``record['status']``
     ok/changed/failed. Never asserts rc.
 
+``restore_checks`` (session) -> RestoreChecks: data checks of a restore on the real clusters.
+    ``.backup_between_markers(emulator, tag) -> (recovery point, snapshot)`` inserts a row '<tag>_before' into
+    sourceossserver/empdb11, takes a backup, snapshots the source as of that backup (row count and md5 of both
+    tables, the badge sequence), then inserts '<tag>_after'. ``.assert_restored_as_of(emulator, database,
+    snapshot, tag, server='targetossserver')`` asserts the restored database equals the snapshot, holds the
+    'before' row and not the 'after' one. ``.snapshot(emulator, server, database)``.
+
 ``unique_name`` (function) -> callable ``unique_name(prefix='db') -> str``: a lowercase name unique in the session.
+
+Environment
+-----------
+``DP_REPO_ROOT`` (see ``dp_repo_root``); ``DP_KEEP_EMULATOR_STATE=1`` keeps the emulators' state dirs (logs,
+clusters' data) under /tmp/dp-integration after the run, for debugging (the emulators are stopped either way).
 
 Objects
 -------
@@ -461,9 +473,10 @@ def _world_file(world, state_parent):
         doc = dict(world)
         if doc.get('extends') and not os.path.isabs(doc['extends']):
             doc['extends'] = str(worlds_dir() / doc['extends'])
-        path = Path(tempfile.mkstemp(prefix='world-', suffix='.yml', dir=state_parent)[1])
-        path.write_text(yaml.safe_dump(doc))
-        return path
+        handle, name = tempfile.mkstemp(prefix='world-', suffix='.yml', dir=state_parent)
+        with os.fdopen(handle, 'w', encoding='utf-8') as stream:
+            stream.write(yaml.safe_dump(doc))
+        return Path(name)
     if world in ('demo', 'granted'):
         return worlds_dir() / ('%s.yml' % world)
     return Path(world)
@@ -472,6 +485,7 @@ def _world_file(world, state_parent):
 class _EmulatorPool:
     def __init__(self):
         self.started = []
+        self.world_files = []
 
     def __call__(self, world='granted', knobs=None):
         if requests is None or yaml is None:
@@ -479,7 +493,10 @@ class _EmulatorPool:
         parent = _state_parent()
         state = Path(tempfile.mkdtemp(prefix='emu-', dir=parent))
         os.chmod(state, 0o755)
-        emulator = Emulator(state, _world_file(world, parent), knobs)
+        world_path = _world_file(world, parent)
+        if isinstance(world, dict):
+            self.world_files.append(world_path)
+        emulator = Emulator(state, world_path, knobs)
         self.started.append(emulator)
         return emulator.start()
 
@@ -491,6 +508,9 @@ class _EmulatorPool:
                 if os.environ.get('DP_KEEP_EMULATOR_STATE') != '1':
                     shutil.rmtree(emulator.state, ignore_errors=True)
         self.started = []
+        for path in self.world_files:
+            Path(path).unlink(missing_ok=True)
+        self.world_files = []
 
 
 # ------------------------------------------------------------------------------------------------ playbooks
@@ -669,6 +689,40 @@ class PlaybookRunner:
         return running.wait(timeout=timeout)
 
 
+class RestoreChecks:
+    """Compares a restored database with the source as of a recovery point (see the module docstring)."""
+
+    SNAPSHOT_SQL = ("SELECT (SELECT count(*) FROM employees), "
+                    "(SELECT md5(string_agg(e::text, '|' ORDER BY emp_id)) FROM employees e), "
+                    "(SELECT md5(string_agg(d::text, '|' ORDER BY dept_id)) FROM departments d), "
+                    "(SELECT last_value FROM employee_badge_seq)")
+    MARKER_SQL = ("INSERT INTO employees (first_name, last_name, email, dept_id, salary, hired_on, notes) "
+                  "VALUES ('Marker', '{tag}', '{tag}@example.test', 1, 1, current_date, 'integration marker')")
+
+    def snapshot(self, emulator, server, database):
+        return emulator.psql(server, database, self.SNAPSHOT_SQL)[0]
+
+    @staticmethod
+    def markers(emulator, server, database):
+        return {row[0] for row in emulator.psql(server, database,
+                                                "SELECT last_name FROM employees WHERE first_name = 'Marker'")}
+
+    def backup_between_markers(self, emulator, tag):
+        emulator.wait_idle()
+        emulator.psql('sourceossserver', 'empdb11', self.MARKER_SQL.format(tag=tag + '_before'))
+        point = emulator.backup('empdb11')
+        state = self.snapshot(emulator, 'sourceossserver', 'empdb11')
+        emulator.psql('sourceossserver', 'empdb11', self.MARKER_SQL.format(tag=tag + '_after'))
+        assert self.snapshot(emulator, 'sourceossserver', 'empdb11') != state
+        return point, state
+
+    def assert_restored_as_of(self, emulator, database, state, tag, server='targetossserver'):
+        assert database in emulator.databases(server), '%s was not restored' % database
+        assert self.snapshot(emulator, server, database) == state, 'the restored rows differ from the recovery point'
+        found = self.markers(emulator, server, database)
+        assert tag + '_before' in found and tag + '_after' not in found, found
+
+
 ROLE_PLAY = '''\
 - name: Run the postgresql_restore role
   hosts: localhost
@@ -792,6 +846,11 @@ def run_module(run_tasks):
         assert records, result.tail()
         return result, records[-1]
     return run
+
+
+@pytest.fixture(scope='session')
+def restore_checks():
+    return RestoreChecks()
 
 
 @pytest.fixture()

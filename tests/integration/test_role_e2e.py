@@ -6,6 +6,9 @@
 
 Every restore is checked on the real target cluster against the source's content AS OF the recovery point: rows
 are inserted into the source after the backup, and must not be in the restored database.
+
+The run that starts with no permission and no secret (demo world) is in test_secrets.py: it runs at -vvvv, so
+that the same run also proves that no secret leaks.
 """
 
 from __future__ import annotations
@@ -14,42 +17,6 @@ import subprocess
 import time
 
 import pytest
-
-SNAPSHOT_SQL = ("SELECT (SELECT count(*) FROM employees), "
-                "(SELECT md5(string_agg(e::text, '|' ORDER BY emp_id)) FROM employees e), "
-                "(SELECT md5(string_agg(d::text, '|' ORDER BY dept_id)) FROM departments d), "
-                "(SELECT last_value FROM employee_badge_seq)")
-MARKER_SQL = ("INSERT INTO employees (first_name, last_name, email, dept_id, salary, hired_on, notes) "
-              "VALUES ('Marker', '{tag}', '{tag}@example.test', 1, 1, current_date, 'integration marker')")
-
-
-def snapshot(emulator, server, database):
-    return emulator.psql(server, database, SNAPSHOT_SQL)[0]
-
-
-def markers(emulator, server, database):
-    return {row[0] for row in emulator.psql(server, database,
-                                            "SELECT last_name FROM employees WHERE first_name = 'Marker'")}
-
-
-def backup_between_markers(emulator, tag):
-    """Inserts a 'before' marker, takes a backup, snapshots the source as of that backup, then inserts an 'after'
-    marker that the restored database must not have."""
-    emulator.wait_idle()
-    emulator.psql('sourceossserver', 'empdb11', MARKER_SQL.format(tag=tag + '_before'))
-    point = emulator.backup('empdb11')
-    state = snapshot(emulator, 'sourceossserver', 'empdb11')
-    emulator.psql('sourceossserver', 'empdb11', MARKER_SQL.format(tag=tag + '_after'))
-    assert snapshot(emulator, 'sourceossserver', 'empdb11') != state
-    return point, state
-
-
-def assert_restored_as_of(emulator, database, state, tag, server='targetossserver'):
-    assert database in emulator.databases(server), '%s was not restored' % database
-    assert snapshot(emulator, server, database) == state, 'the restored rows differ from the recovery point'
-    found = markers(emulator, server, database)
-    assert tag + '_before' in found and tag + '_after' not in found, found
-
 
 def database_vars(emulator, database, **extra):
     role_vars = {
@@ -83,9 +50,10 @@ def jobs_to(emulator, destination_suffix):
 # ------------------------------------------------------------------------------------------------ database
 
 
-def test_restore_as_database_from_a_vault_point_then_rerun_changes_nothing(emulator, run_role, unique_name):
+def test_restore_as_database_from_a_vault_point_then_rerun_changes_nothing(emulator, run_role, unique_name,
+                                                                          restore_checks):
     tag, database = unique_name('vault'), unique_name('e2edb')
-    point, state = backup_between_markers(emulator, tag)
+    point, state = restore_checks.backup_between_markers(emulator, tag)
     # a later backup holds the 'after' row: the role must restore the point asked for, not the latest one
     later = emulator.backup('empdb11')
     role_vars = database_vars(emulator, database,
@@ -110,7 +78,7 @@ def test_restore_as_database_from_a_vault_point_then_rerun_changes_nothing(emula
     assert first.changed >= 1
     assert restore_counts(emulator) == (before[0] + 1, before[1] + 1)
     assert [j['name'] for j in jobs_to(emulator, '/databases/' + database)] == [summary['job_id']]
-    assert_restored_as_of(emulator, database, state, tag)
+    restore_checks.assert_restored_as_of(emulator, database, state, tag)
     assert 'Status: Completed' in first.stdout
 
     # the same inputs again: nothing changes, no second restore, the first job is reported
@@ -121,12 +89,12 @@ def test_restore_as_database_from_a_vault_point_then_rerun_changes_nothing(emula
     assert again['status'] == 'Completed'
     assert restore_counts(emulator) == (before[0] + 1, before[1] + 1)
     assert len(jobs_to(emulator, '/databases/' + database)) == 1
-    assert_restored_as_of(emulator, database, state, tag)
+    restore_checks.assert_restored_as_of(emulator, database, state, tag)
 
 
-def test_restore_an_archive_only_point_rehydrates_it(emulator, run_role, unique_name):
+def test_restore_an_archive_only_point_rehydrates_it(emulator, run_role, unique_name, restore_checks):
     tag, database = unique_name('arch'), unique_name('e2earch')
-    point, state = backup_between_markers(emulator, tag)
+    point, state = restore_checks.backup_between_markers(emulator, tag)
     emulator.archive('empdb11', point['name'])
     archived = [p for p in emulator.recovery_points('empdb11') if p['name'] == point['name']][0]
     assert [d['type'] for d in archived['properties']['recoveryPointDataStoresDetails']] == ['ArchiveStore']
@@ -146,13 +114,13 @@ def test_restore_an_archive_only_point_rehydrates_it(emulator, run_role, unique_
         'properties']['recoveryPointDataStoresDetails']
     rehydrated = [d for d in stores if d['type'] == 'VaultStore']
     assert rehydrated and rehydrated[0]['rehydrationStatus'] == 'COMPLETED', stores
-    assert_restored_as_of(emulator, database, state, tag)
+    restore_checks.assert_restored_as_of(emulator, database, state, tag)
     assert 'archive only' in result.stdout
 
 
-def test_restore_as_files_then_pg_restore_them(emulator, run_playbook, unique_name, tmp_path):
+def test_restore_as_files_then_pg_restore_them(emulator, run_playbook, unique_name, restore_checks, tmp_path):
     tag, prefix = unique_name('files'), unique_name('e2efiles')
-    point, state = backup_between_markers(emulator, tag)
+    point, state = restore_checks.backup_between_markers(emulator, tag)
     extravars = {'vault_name': 'TestBkpVault', 'vault_resource_group': 'testBkpVaultRG',
                  'backup_instance_name': emulator.backup_instance('empdb11')['name'],
                  'recovery_point_id': point['name'], 'target_container_url': emulator.container_url(),
@@ -169,60 +137,15 @@ def test_restore_as_files_then_pg_restore_them(emulator, run_playbook, unique_na
                           env=emulator.pg_env('targetossserver'), capture_output=True, text=True, timeout=300,
                           check=False)
     assert proc.returncode == 0, proc.stderr
-    assert_restored_as_of(emulator, database, state, tag)
-
-
-# ------------------------------------------------------------------------------------------------ set-up by the role
-
-
-def test_demo_world_role_grants_and_creates_the_secret(demo_emulator, run_role, unique_name):
-    demo = demo_emulator  # no restore permission for the vault identity on targetossserver, no secret
-    target = demo.server('targetossserver')
-    tag, database, secret = unique_name('demo'), unique_name('demodb'), unique_name('conn').replace('_', '-')
-    point, state = backup_between_markers(demo, tag)
-    role_vars = database_vars(demo, database, postgresql_restore_secret_uri='',
-                              postgresql_restore_key_vault_uri=demo.kv_uri('targetosskv'),
-                              postgresql_restore_secret_name=secret,
-                              postgresql_restore_admin_user=target['admin_user'] + '@targetossserver',
-                              postgresql_restore_admin_password=target['admin_password'])
-    assignments = demo.status()['role_assignments']
-    restores_before = restore_counts(demo)
-
-    # check mode: reports what it would do, writes nothing, starts nothing
-    writes = demo.writes()
-    checked = run_role(role_vars, check=True, emulator=demo).assert_ok()
-    assert demo.writes() == writes, 'check mode wrote something'
-    assert demo.status()['role_assignments'] == assignments
-    assert checked.changed >= 1
-    assert role_result(checked)['status'].startswith('NotStarted')
-
-    first = run_role(role_vars, emulator=demo).assert_ok()
-    summary = role_result(first)
-    assert summary['status'] == 'Completed' and summary['recovery_point_id'] == point['name']
-    granted = {(g['role'], g['scope'].rsplit('/', 1)[-1]) for g in summary['granted']}
-    assert ('Reader', 'targetossserver') in granted
-    assert ('Key Vault Secrets User', 'targetosskv') in granted
-    assert demo.status()['role_assignments'] == assignments + len(summary['granted'])
-    assert first.task('Store the connection string of the target server in Key Vault')['status'] == 'changed'
-    secret_read = demo.arm('GET', demo.kv_uri('targetosskv') + 'secrets/' + secret,
-                           params={'api-version': '7.4'}, scope='https://vault.azure.net/.default')
-    assert secret_read.status_code == 200 and 'Password=' in secret_read.json()['value']
-    assert_restored_as_of(demo, database, state, tag)
-
-    # the same inputs again: nothing granted, the secret untouched, no second restore
-    second = run_role(role_vars, emulator=demo).assert_ok()
-    assert second.changed == 0, second.tail()
-    assert role_result(second)['job_id'] == summary['job_id']
-    assert restore_counts(demo) == (restores_before[0] + 1, restores_before[1] + 1)
-    assert demo.status()['role_assignments'] == assignments + len(summary['granted'])
+    restore_checks.assert_restored_as_of(emulator, database, state, tag)
 
 
 # ------------------------------------------------------------------------------------------------ interruption
 
 
-def test_interrupted_after_the_trigger_then_run_again(emulator, run_role, unique_name):
+def test_interrupted_after_the_trigger_then_run_again(emulator, run_role, unique_name, restore_checks):
     tag, database = unique_name('intr'), unique_name('e2eintr')
-    state = backup_between_markers(emulator, tag)[1]
+    state = restore_checks.backup_between_markers(emulator, tag)[1]
     before = restore_counts(emulator)
     knobs = emulator.knobs()
     emulator.set_knobs(job_duration=6)  # the job is still running when the run is killed and when it restarts
@@ -247,7 +170,7 @@ def test_interrupted_after_the_trigger_then_run_again(emulator, run_role, unique
     assert summary['status'] == 'Completed'
     assert restore_counts(emulator) == (before[0] + 1, before[1] + 1), 'a second restore was started'
     assert len(jobs_to(emulator, '/databases/' + database)) == 1
-    assert_restored_as_of(emulator, database, state, tag)
+    restore_checks.assert_restored_as_of(emulator, database, state, tag)
 
 
 # ------------------------------------------------------------------------------------------------ refusals

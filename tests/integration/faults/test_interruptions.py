@@ -20,10 +20,11 @@ POLL_TASK = 'Poll the restore job'
 
 
 def _job_of(result):
-    """The job id the role reports in its result (postgresql_restore_result)."""
-    match = re.search(r'"job_id": "([0-9a-f-]{36})"', result.output)
-    assert match, result.tail()
-    return match.group(1)
+    """The job id the role reports (the fact postgresql_restore_result of its summary)."""
+    facts = result.task('Record the result')['result'].get('ansible_facts') or {}
+    job = (facts.get('postgresql_restore_result') or {}).get('job_id')
+    assert job, result.tail()
+    return job
 
 
 def _restored_once(femu, db):
