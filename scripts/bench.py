@@ -150,6 +150,15 @@ class Bench:
                 return
         raise SystemExit("bench: the collection is not installed (run `make install`)")
 
+    def copy_contenders(self):
+        """The contenders run from a copy: editing tests/bench during a run must not change (or break: bash reads a
+        script as it goes) the scripts that are running."""
+        shutil.copytree(BENCH_DIR, os.path.join(self.run_dir, "bench"),
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+
+    def bench_file(self, name):
+        return os.path.join(self.run_dir, "bench", name)
+
     def start_emulator(self, name, world_doc, knobs):
         state = os.path.join(self.run_dir, name)
         world = bl.write_world(world_doc, os.path.join(self.run_dir, name + "-world.yml"))
@@ -175,7 +184,7 @@ class Bench:
         env = self.base_env(emu)
         env.update(ANSIBLE_COLLECTIONS_PATH=self.collections, ANSIBLE_HOME=os.path.join(self.run_dir, "ansible-home"),
                    ANSIBLE_LOCAL_TEMP=os.path.join(self.run_dir, "ansible-tmp"), ANSIBLE_NOCOLOR="1",
-                   ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_CALLBACK_PLUGINS=os.path.join(BENCH_DIR, "callback_plugins"),
+                   ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_CALLBACK_PLUGINS=self.bench_file("callback_plugins"),
                    ANSIBLE_CALLBACKS_ENABLED="bench_events", BENCH_EVENTS=events, ANSIBLE_LOCALHOST_WARNING="0",
                    ANSIBLE_CONFIG=os.path.join(self.run_dir, "ansible.cfg"))
         return env
@@ -242,14 +251,14 @@ class Bench:
         plan_file = self.path("plans", "%s-sdk.json" % tag)
         with open(plan_file, "w", encoding="utf-8") as fh:
             json.dump([{"backup_instance": bi, "target_database": db} for bi, db in plan], fh)
-        argv = [sys.executable, os.path.join(BENCH_DIR, "sdk_restore.py"), "restore", plan_file,
+        argv = [sys.executable, self.bench_file("sdk_restore.py"), "restore", plan_file,
                 "--workers", str(max(1, min(len(plan), self.concurrency))), "--poll", str(self.poll)]
         return self.measure(emu, kind, "sdk", tag, argv, self.base_env(emu), len(plan),
                             target_database=plan[0][1] if len(plan) == 1 else None,
                             backup_instance=plan[0][0] if len(plan) == 1 else None)
 
     def run_curl(self, emu, tag, plan, kind):
-        script = os.path.join(BENCH_DIR, "curl_restore.sh")
+        script = self.bench_file("curl_restore.sh")
         if len(plan) == 1:
             argv = ["bash", script, "restore", plan[0][0], plan[0][1]]
         else:
@@ -275,7 +284,7 @@ class Bench:
                        "poll_interval": self.poll}, fh)
         self.localhost_inventory()  # writes the empty ansible.cfg
         argv = ["ansible-playbook", "-i", inventory, "-f", str(max(1, min(len(plan), self.concurrency))),
-                os.path.join(BENCH_DIR, "scale_restore.yml"), "-e", "@" + variables]
+                self.bench_file("scale_restore.yml"), "-e", "@" + variables]
         return self.measure(emu, kind, "ours", tag, argv, self.ansible_env(emu, events), len(plan), events=events)
 
     # ------------------------------------------------------------------------------------------ per-run analysis
@@ -440,11 +449,11 @@ class Bench:
                                        events=events)
                     found = [e.get("recovery_point_id") for e in run["lines"] if e.get("event") == "point"]
                 elif contender == "sdk":
-                    argv = [sys.executable, os.path.join(BENCH_DIR, "sdk_restore.py"), "latest", "bi-list"]
+                    argv = [sys.executable, self.bench_file("sdk_restore.py"), "latest", "bi-list"]
                     run = self.measure(emu, "list", "sdk", "list", argv, self.base_env(emu), 0)
                     found = [e.get("recovery_point_id") for e in run["lines"] if e.get("event") == "latest"]
                 else:
-                    argv = ["bash", os.path.join(BENCH_DIR, "curl_restore.sh"), "latest", "bi-list"]
+                    argv = ["bash", self.bench_file("curl_restore.sh"), "latest", "bi-list"]
                     run = self.measure(emu, "list", "curl", "list", argv, self.base_env(emu), 0)
                     found = [e.get("recovery_point_id") for e in run["lines"] if e.get("event") == "latest"]
                 run["points"] = total
@@ -458,6 +467,7 @@ class Bench:
     def run(self):
         self.log("run dir %s; sections %s" % (self.run_dir, ",".join(self.sections)))
         self.copy_collection()
+        self.copy_contenders()
         main_emu = None
         try:
             if {"single", "defaults", "scale", "stress"} & set(self.sections):

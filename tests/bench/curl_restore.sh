@@ -33,10 +33,10 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 exec 3>&1  # the result line goes to the real stdout, also from inside $(...)
 
-get_token() {
-    "${CURL[@]}" -X POST "$BASE/$AZURE_TENANT/oauth2/v2.0/token" \
+get_token() {  # the secret goes through stdin, not the command line (ps shows arguments)
+    printf '%s' "$AZURE_SECRET" | "${CURL[@]}" -X POST "$BASE/$AZURE_TENANT/oauth2/v2.0/token" \
         --data-urlencode grant_type=client_credentials --data-urlencode "client_id=$AZURE_CLIENT_ID" \
-        --data-urlencode "client_secret=$AZURE_SECRET" --data-urlencode scope=https://management.azure.com/.default \
+        --data-urlencode "client_secret@-" --data-urlencode scope=https://management.azure.com/.default \
         | jq -er .access_token
 }
 

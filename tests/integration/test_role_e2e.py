@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+
 def database_vars(emulator, database, **extra):
     role_vars = {
         'postgresql_restore_vault_name': 'TestBkpVault',
@@ -50,8 +51,8 @@ def jobs_to(emulator, destination_suffix):
 # ------------------------------------------------------------------------------------------------ database
 
 
-def test_restore_as_database_from_a_vault_point_then_rerun_changes_nothing(emulator, run_role, unique_name,
-                                                                          restore_checks):
+def test_restore_as_database_from_a_vault_point_then_rerun_changes_nothing(
+        emulator, run_role, unique_name, restore_checks):
     tag, database = unique_name('vault'), unique_name('e2edb')
     point, state = restore_checks.backup_between_markers(emulator, tag)
     # a later backup holds the 'after' row: the role must restore the point asked for, not the latest one
@@ -208,3 +209,34 @@ def test_the_service_refusal_is_shown_with_its_recommended_action(emulator, run_
             [('0',)]
     else:
         assert database not in emulator.databases(server)
+
+
+# ------------------------------------------------------------------------------------------------ repeated drill
+
+
+@pytest.mark.xfail(strict=True, reason='bugs-found.md I1: a dropped target is reported as an earlier restore and '
+                                       'the new restore skips the grant and the validation')
+def test_repeated_drill_after_the_restored_database_was_dropped(emulator, run_module, run_role, unique_name):
+    """A drill repeated with the same names after the restored database was dropped: a new restore is right (the
+    module's documented behaviour), and the role must treat it as one: validated, not reported as an earlier one."""
+    emulator.wait_idle()
+    point = emulator.backup('empdb11')
+    database = unique_name('drill')
+    role_vars = database_vars(emulator, database, postgresql_restore_recovery_point_id=point['name'])
+    first, record = run_module('pg_restore', {
+        'vault_name': 'TestBkpVault', 'resource_group': 'testBkpVaultRG',
+        'backup_instance_name': emulator.backup_instance('empdb11')['name'], 'recovery_point_id': point['name'],
+        'target_server_id': role_vars['postgresql_restore_target_server_id'], 'target_database_name': database,
+        'secret_uri': role_vars['postgresql_restore_secret_uri'], 'wait': True, 'poll_interval': 1})
+    first.assert_ok()
+    emulator.psql('targetossserver', 'postgres', 'DROP DATABASE %s' % database)
+    before = restore_counts(emulator)
+    validations = emulator.counters().get('validations_requested', 0)
+
+    again = run_role(role_vars).assert_ok()
+    summary = role_result(again)
+    assert database in emulator.databases('targetossserver')
+    assert restore_counts(emulator) == (before[0] + 1, before[1] + 1)  # a new restore, as pg_restore documents
+    assert summary['job_id'] != record['result']['job_id']
+    assert summary['earlier_restore'] is False, 'the new restore is reported as started by an earlier run'
+    assert emulator.counters().get('validations_requested', 0) > validations, 'the new restore was not validated'

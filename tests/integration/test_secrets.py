@@ -2,11 +2,15 @@
 # Copyright: (c) 2025, Azure Backup Data Protection collection contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""No secret leaks: a full role restore at -vvvv that writes the connection string into Key Vault from the admin
-login, then a check that no secret value appears anywhere: stdout, stderr, every task result the callbacks got,
-and the emulator's log. The values looked for are the world's (service principal secrets, server passwords), the
-env file's (control token, identity header), the connection string the role wrote (read back from Key Vault after
-the run), and any bearer token (a JWT, which is what the emulator issues)."""
+"""A restore that starts from nothing (demo world: the vault identity has no restore permission, the connection
+string secret does not exist), run at -vvvv: the role stores the connection string in Key Vault from the admin
+login, grants the vault identity what the restore needs, restores, and a second run changes nothing.
+
+The same run proves that no secret leaks: no secret value appears in stdout, stderr, any task result the callbacks
+got, or the emulator's log. The values looked for are the world's (service principal secrets, server and role
+passwords), env.json's (control token, identity header), the connection string the role wrote (read back from Key
+Vault after the run), and any bearer token (a JWT: what the emulator issues).
+"""
 
 from __future__ import annotations
 
@@ -16,53 +20,74 @@ import re
 JWT = re.compile(r'eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}')
 
 
-def _leaks(text, values):
+def leaks(text, values):
     found = [value for value in values if value in text]
     found += ['bearer token %s...' % match[:12] for match in JWT.findall(text)]
     return found
 
 
-def test_no_secret_in_verbose_output_results_or_log(emulator, run_role, unique_name):
-    emulator.wait_idle()
-    emulator.backup('empdb11')
-    target = emulator.server('targetossserver')
-    database, secret = unique_name('secretdb'), unique_name('leakcheck').replace('_', '-')
+def test_leak_detection_works():
+    """The detector itself: a value or a JWT in a text is found, a clean text is clean."""
+    token = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4eHh4eHh4In0.c2lnbmF0dXJlLXZhbHVl'
+    assert leaks('x Password="Tgt-Admin-Pw-5512"; y', {'Tgt-Admin-Pw-5512'}) == ['Tgt-Admin-Pw-5512']
+    assert leaks('Authorization: Bearer %s' % token, set()) == ['bearer token eyJhbGciOiJI...']
+    assert leaks('Password=********', {'Tgt-Admin-Pw-5512'}) == []
+
+
+def test_demo_world_restore_at_vvvv_grants_creates_and_leaks_nothing(demo_emulator, run_role, unique_name,
+                                                                     restore_checks):
+    demo = demo_emulator  # nobody else grants on targetossserver/targetosskv in this emulator
+    target = demo.server('targetossserver')
+    tag, database, secret = unique_name('demo'), unique_name('demodb'), unique_name('conn').replace('_', '-')
+    point, state = restore_checks.backup_between_markers(demo, tag)
     role_vars = {
         'postgresql_restore_vault_name': 'TestBkpVault',
         'postgresql_restore_vault_resource_group': 'testBkpVaultRG',
-        'postgresql_restore_backup_instance_name': emulator.backup_instance('empdb11')['name'],
-        'postgresql_restore_target_server_id': emulator.server_id('targetossserver'),
+        'postgresql_restore_backup_instance_name': demo.backup_instance('empdb11')['name'],
+        'postgresql_restore_target_server_id': demo.server_id('targetossserver'),
         'postgresql_restore_target_database_name': database,
-        'postgresql_restore_key_vault_uri': emulator.kv_uri('targetosskv'),
+        'postgresql_restore_key_vault_uri': demo.kv_uri('targetosskv'),
         'postgresql_restore_secret_name': secret,
         'postgresql_restore_admin_user': target['admin_user'] + '@targetossserver',
         'postgresql_restore_admin_password': target['admin_password'],
     }
-    log_offset = len(emulator.log_text())
+    assignments = demo.status()['role_assignments']
+    restores_before = demo.counters().get('restores_requested', 0)
+    log_offset = len(demo.log_text())
 
-    result = run_role(role_vars, verbosity=4).assert_ok()
-    assert database in emulator.databases('targetossserver')
-    assert result.task('Store the connection string of the target server in Key Vault')['status'] == 'changed'
+    first = run_role(role_vars, verbosity=4, emulator=demo).assert_ok()
 
-    # the connection string the role stored (read back as the automation principal)
-    stored = emulator.arm('GET', emulator.kv_uri('targetosskv') + 'secrets/' + secret, params={'api-version': '7.4'},
-                          scope='https://vault.azure.net/.default')
+    # --- what the role did: secret stored, permissions granted, restored as of the point
+    summary = first.task('Show the result')['result']['postgresql_restore_result']
+    assert summary['status'] == 'Completed' and summary['recovery_point_id'] == point['name']
+    granted = {(g['role'], g['scope'].rsplit('/', 1)[-1]) for g in summary['granted']}
+    assert ('Reader', 'targetossserver') in granted and ('Key Vault Secrets User', 'targetosskv') in granted
+    assert demo.status()['role_assignments'] == assignments + len(summary['granted'])
+    stored_task = first.task('Store the connection string of the target server in Key Vault')
+    assert stored_task['status'] == 'changed'
+    stored = demo.arm('GET', demo.kv_uri('targetosskv') + 'secrets/' + secret, params={'api-version': '7.4'},
+                      scope='https://vault.azure.net/.default')
     assert stored.status_code == 200, stored.text
     connection_string = stored.json()['value']
     assert target['admin_password'] in connection_string
+    restore_checks.assert_restored_as_of(demo, database, state, tag)
 
-    secrets = set(emulator.secret_values()) | {connection_string, emulator.token(),
-                                               emulator.token('https://vault.azure.net/.default')}
-    assert target['admin_password'] in secrets and emulator.env['AZURE_SECRET'] in secrets
-    # the run really was verbose and did reach Azure
-    assert '<localhost> EXEC' in result.stdout and 'pg_restore' in result.stdout
+    # --- nothing secret anywhere
+    secrets = set(demo.secret_values()) | {connection_string, demo.token(), demo.token('https://vault.azure.net/.default')}
+    assert target['admin_password'] in secrets and demo.env['AZURE_SECRET'] in secrets
+    assert '<localhost> EXEC' in first.stdout and 'AnsiballZ_pg_restore.py' in first.stdout, 'not a -vvvv run'
+    assert leaks(first.stdout, secrets) == [], 'secret in stdout'
+    assert leaks(first.stderr, secrets) == [], 'secret in stderr'
+    assert leaks(json.dumps(first.results), secrets) == [], 'secret in a task result'
+    assert 'censored' in stored_task['result'], 'the task that handles the password is not no_log'
+    log = demo.log_text()[log_offset:]
+    assert '/restore' in log and '/keyvaults/targetosskv/secrets/' in log, 'the emulator log missed the run'
+    assert leaks(log, secrets) == [], 'secret in the emulator log'
 
-    assert _leaks(result.stdout, secrets) == [], 'secret in stdout'
-    assert _leaks(result.stderr, secrets) == [], 'secret in stderr'
-    assert _leaks(json.dumps(result.results), secrets) == [], 'secret in a task result'
-    # the tasks that handle the password are censored, not merely quiet
-    stored_task = result.task('Store the connection string of the target server in Key Vault')
-    assert 'censored' in stored_task['result'], stored_task['result']
-    log = emulator.log_text()[log_offset:]
-    assert 'POST' in log and '/restore' in log, 'the emulator log did not record the run'
-    assert _leaks(log, secrets) == [], 'secret in the emulator log'
+    # --- the same inputs again: the secret and the grants are there, the job is found, nothing changes
+    second = run_role(role_vars, emulator=demo).assert_ok()
+    assert second.changed == 0, second.tail()
+    assert second.task('Show the result')['result']['postgresql_restore_result']['job_id'] == summary['job_id']
+    assert demo.counters().get('restores_requested', 0) == restores_before + 1
+    assert demo.status()['role_assignments'] == assignments + len(summary['granted'])
+    assert leaks(second.output, secrets) == []
