@@ -122,6 +122,7 @@ class Bench:
         self.collections = None
         self.collection_version = None
         self.machine = {}
+        self.saved_git = self.saved_generated = None  # set when the table is rendered again from saved runs
         self.seq = 0
 
     # ------------------------------------------------------------------------------------------ output
@@ -598,12 +599,12 @@ class Bench:
         rows = self.table()
         finished = time.time()
         result = {
-            "generated": getattr(self, "saved_generated", None) or dt.datetime.fromtimestamp(
+            "generated": self.saved_generated or dt.datetime.fromtimestamp(
                 finished, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "duration_s": round(finished - self.t_start, 1),
             "machine": self.machine,
             "collection_version": self.collection_version,
-            "git": getattr(self, "saved_git", None) or git_describe(),
+            "git": self.saved_git or git_describe(),
             "config": {"sections": self.sections, "scale": self.scale, "repeat": self.repeat,
                        "concurrency": self.concurrency, "poll_interval": self.poll, "sizes_mb": self.sizes,
                        "points": self.points, "list_repeat": self.list_repeat, "stress_n": self.stress_n,
