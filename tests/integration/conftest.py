@@ -54,8 +54,8 @@ Fixtures
 
 ``run_tasks`` (session) -> callable ``run_tasks(tasks, **run_playbook_kwargs)`` -> PlaybookResult: one play on
     localhost with the given tasks, each ``{'name': ..., 'module': 'pg_restore' (short name = this collection) or
-    an FQCN, 'params': {...}, other task keywords such as 'ignore_errors': True}`` (written as JSON). Look results
-    up with ``result.task(name)``.
+    an FQCN, 'params': {...}, other task keywords such as 'ignore_errors': True or 'check_mode': True}`` (written
+    as JSON). Look results up with ``result.task(name)``.
 
 ``run_module`` (session) -> callable ``run_module(module, params, **run_playbook_kwargs)`` -> (PlaybookResult,
     record): ``run_tasks`` of one task; ``record['result']`` is what ``register`` would hold, ``record['status']``
@@ -78,7 +78,8 @@ clusters' data) under /tmp/dp-integration after the run, for debugging (the emul
 Objects
 -------
 ``Emulator``: ``.url``, ``.env`` (env.json, values as str), ``.state`` (state dir), ``.ca``, ``.sub``, ``.pid``,
-``.world_path``; ``.control(method, path, body=None)`` (path relative to ``/_emulator/``, e.g. ``'counters'``;
+``.world_path``, ``.awx_env`` (the AZURE_* + REQUESTS_CA_BUNDLE an AWX job gets), ``.pg_env(server)`` (libpq
+environment for a world server); ``.control(method, path, body=None)`` (path relative to ``/_emulator/``, e.g. ``'counters'``;
 raises AssertionError on HTTP >= 300), ``.servers()``, ``.server(name)``, ``.psql(server, db, sql,
 user=None, password=None, check=True)`` -> list of rows (tuples of str; psql -At), ``.databases(server)``,
 ``.set_knobs(**kw)``, ``.knobs()``, ``.add_fault(**spec)``, ``.clear_faults()``, ``.counters()`` (the

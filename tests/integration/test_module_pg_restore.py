@@ -22,7 +22,7 @@ def _restores(emulator):
     return counters.get('restores_requested', 0), counters.get('restore_jobs_created', 0)
 
 
-def test_check_mode_real_run_rerun(emulator, run_module, unique_name):
+def test_check_mode_real_run_rerun(emulator, run_module, run_tasks, unique_name):
     emulator.wait_idle()
     point = emulator.backup('empdb11')
     source_rows = emulator.psql('sourceossserver', 'empdb11', 'SELECT count(*) FROM employees')[0][0]
@@ -50,9 +50,13 @@ def test_check_mode_real_run_rerun(emulator, run_module, unique_name):
     assert {j['name'] for j in emulator.restore_jobs()} == jobs_before
     assert database not in emulator.databases('targetossserver')
 
-    # 2. real run: exactly one restore job, waited for, and the database exists with the backed-up rows
-    result, record = run_module('pg_restore', params)
-    result.assert_ok()
+    # 2. real run, then re-runs (normal and check mode) in the same play
+    result = run_tasks([{'name': 'real run', 'module': 'pg_restore', 'params': params},
+                        {'name': 're-run', 'module': 'pg_restore', 'params': params},
+                        {'name': 're-run in check mode', 'module': 'pg_restore', 'params': params,
+                         'check_mode': True}]).assert_ok()
+    # the real run: exactly one restore job, waited for, and the database exists with the backed-up rows
+    record = result.task('real run')
     assert record['status'] == 'changed'
     job_id = record['result']['job_id']
     assert job_id and record['result']['job']['job_id'] == job_id
@@ -64,18 +68,16 @@ def test_check_mode_real_run_rerun(emulator, run_module, unique_name):
     assert new_jobs[0]['properties']['extendedInfo']['recoveryDestination'].lower().endswith('/databases/' + database)
     assert emulator.psql('targetossserver', database, 'SELECT count(*) FROM employees')[0][0] == source_rows
 
-    # 3. re-run: the same job, unchanged, no second restore
-    for check in (False, True):
-        result, record = run_module('pg_restore', params, check=check)
-        result.assert_ok()
+    # 3. the re-runs: the same job, unchanged, no second restore
+    for name in ('re-run', 're-run in check mode'):
+        record = result.task(name)
         assert record['status'] == 'ok' and record['result']['changed'] is False, record['result'].get('msg')
         assert record['result']['job_id'] == job_id
         assert record['result']['job']['status'] == 'Completed'
-    assert _restores(emulator) == (restores_before[0] + 1, restores_before[1] + 1)
-    assert len([j for j in emulator.restore_jobs() if j['name'] not in jobs_before]) == 1
+    assert result.changed == 1
 
 
-def test_existing_target_database_is_refused(emulator, run_module, unique_name):
+def test_existing_target_database_is_refused(emulator, run_tasks, unique_name):
     database = unique_name('taken')
     emulator.psql('targetossserver', 'postgres', 'CREATE DATABASE %s' % database)
     point = emulator.recovery_points('empdb11')[0]
@@ -83,10 +85,13 @@ def test_existing_target_database_is_refused(emulator, run_module, unique_name):
                   recovery_point_id=point['name'], target_server_id=emulator.server_id('targetossserver'),
                   target_database_name=database, secret_uri=emulator.kv_uri() + 'secrets/targetossserver-conn')
     restores_before = _restores(emulator)
-    for check in (True, False):
-        result, record = run_module('pg_restore', params, check=check)
-        result.assert_failed()
-        assert record['status'] == 'failed' and record['result']['changed'] is False
+    result = run_tasks([{'name': 'check mode', 'module': 'pg_restore', 'params': params, 'check_mode': True,
+                         'ignore_errors': True},
+                        {'name': 'real run', 'module': 'pg_restore', 'params': params,
+                         'ignore_errors': True}]).assert_ok()
+    for name in ('check mode', 'real run'):
+        record = result.task(name)
+        assert record['status'] == 'ignored' and record['result']['changed'] is False, name  # it failed
         msg = record['result']['msg']
         assert database in msg and ('exist' in msg.lower() or 'in use' in msg.lower()), msg
         assert not record['result'].get('job_id')

@@ -18,17 +18,28 @@ def _params(emulator, rp_id, database, server='targetossserver'):
                 secret_uri=emulator.kv_uri() + 'secrets/%s-conn' % server)
 
 
-def test_passes_when_permitted(emulator, run_module, unique_name):
+def _phases(params, ignore_errors=False):
+    """check mode (task keyword), real run, re-run: one play, in that order."""
+    tasks = []
+    for name, check in (('check mode', True), ('real run', False), ('re-run', False)):
+        task = {'name': name, 'module': 'pg_restore_validate', 'params': params, 'check_mode': check}
+        if ignore_errors:
+            task['ignore_errors'] = True
+        tasks.append(task)
+    return tasks
+
+
+def test_passes_when_permitted(emulator, run_tasks, unique_name):
     emulator.wait_idle()
     point = emulator.backup('empdb11')
     params = _params(emulator, point['name'], unique_name('validated'))
     before = emulator.counters()
     jobs_before = len(emulator.restore_jobs())
 
-    for check in (True, False, False):  # check mode, real run, re-run
-        result, record = run_module('pg_restore_validate', params, check=check)
-        result.assert_ok()
-        assert record['status'] == 'ok' and record['result']['changed'] is False
+    result = run_tasks(_phases(params)).assert_ok()
+    for phase in ('check mode', 'real run', 're-run'):
+        record = result.task(phase)
+        assert record['status'] == 'ok' and record['result']['changed'] is False, phase
         request = record['result']['request']
         assert request['recoveryPointId'] == point['name']
         assert request['sourceDataStoreType'] == 'VaultStore'
@@ -38,6 +49,7 @@ def test_passes_when_permitted(emulator, run_module, unique_name):
             params['secret_uri']
         assert 'value' not in request['restoreTargetInfo']['datasourceAuthCredentials']['secretStoreResource']
         assert record['result']['source_datastore'] == 'VaultStore'
+    assert result.changed == 0
 
     after = emulator.counters()
     # the service validated three times (check mode included: validation is read-only), nothing was restored
@@ -47,17 +59,17 @@ def test_passes_when_permitted(emulator, run_module, unique_name):
     assert params['target_database_name'] not in emulator.databases('targetossserver')
 
 
-def test_fails_with_the_service_error_when_not_permitted(demo_emulator, run_module):
+def test_fails_with_the_service_error_when_not_permitted(demo_emulator, run_tasks):
     demo = demo_emulator  # the vault identity has no permission on oldossserver (nobody grants it there)
     point = demo.recovery_points('empdb11')[0]
     params = _params(demo, point['name'], 'notpermitted', server='oldossserver')
     restores_before = demo.counters().get('restores_requested', 0)
     jobs_before = len(demo.restore_jobs())
 
-    for check in (True, False):
-        result, record = run_module('pg_restore_validate', params, check=check, emulator=demo)
-        result.assert_failed()
-        assert record['status'] == 'failed' and record['result']['changed'] is False
+    result = run_tasks(_phases(params, ignore_errors=True), emulator=demo).assert_ok()
+    for phase in ('check mode', 'real run', 're-run'):
+        record = result.task(phase)
+        assert record['status'] == 'ignored' and record['result']['changed'] is False, phase  # failed
         error = record['result']['error']
         assert error['code'] == 'UserErrorMSIMissingPermissions', error
         assert error['message'] and error['recommended_actions'], error
@@ -66,6 +78,6 @@ def test_fails_with_the_service_error_when_not_permitted(demo_emulator, run_modu
         msg = record['result']['msg']
         assert 'UserErrorMSIMissingPermissions' in msg and 'Recommended action' in msg, msg
         assert error['recommended_actions'][0] in msg
-        assert 'UserErrorMSIMissingPermissions' in result.stdout
+    assert 'UserErrorMSIMissingPermissions' in result.stdout
     assert demo.counters().get('restores_requested', 0) == restores_before
     assert len(demo.restore_jobs()) == jobs_before
