@@ -78,12 +78,9 @@ class DataProtectionError(Exception):
         return {name: getattr(self, name) for name in _FIELDS}
 
     def fail_kwargs(self):
-        """Keyword arguments for module.fail_json()."""
-        kwargs = {'msg': str(self), 'error': self.as_dict()}
-        extras = {'job_id': self.job_id, 'operation_id': self.operation_id, 'status_code': self.status,
-                  'request_id': self.request_id, 'correlation_id': self.correlation_id}
-        kwargs.update((key, value) for key, value in extras.items() if value is not None)
-        return kwargs
+        """Keyword arguments for module.fail_json(): the message, and the same error structured under `error`
+        (its request ids, job and operation ids included), as every module documents it."""
+        return {'msg': str(self), 'error': self.as_dict()}
 
 
 def error_from_response(what, response, **extra):

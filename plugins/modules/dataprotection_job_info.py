@@ -334,6 +334,21 @@ job:
   returned: when O(job_id) is set
   type: dict
   contains: *job
+error:
+  description:
+    - The error, structured (same keys as RV(azure_backup.dataprotection.pg_restore_validate#module:error)), when the task
+      failed because of the service or of an input the service rejected (code, message, recommended actions, HTTP status and
+      request ids to give to Azure support).
+  returned: on failure
+  type: dict
+  sample:
+    what: 'Get job 0d6f3a8e-7a43-4c9b-9d8c-9b3d1a4c2e11'
+    code: ResourceNotFound
+    message: "no job '0d6f3a8e-7a43-4c9b-9d8c-9b3d1a4c2e11' in vault 'TestBkpVault' (resource group 'testBkpVaultRG')."
+    recommended_actions: ['Check job_id, vault_name and resource_group; list the jobs by leaving job_id out.']
+    status: 404
+    request_id: 9f0a3c1e-2b4d-4c6e-8f10-123456789abc
+    correlation_id: 0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0
 '''
 
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import (

@@ -214,6 +214,21 @@ msg:
   returned: always
   type: str
   sample: Secret targetossserver-restore created.
+error:
+  description:
+    - The error, structured (same keys as RV(azure_backup.dataprotection.pg_restore_validate#module:error)), when the task
+      failed because of the service or of an input the service rejected (code, message, recommended actions, HTTP status and
+      request ids to give to Azure support).
+  returned: on failure
+  type: dict
+  sample:
+    what: 'Could not read secret restore-conn from https://kv-restore.vault.azure.net'
+    code: Forbidden
+    message: 'Caller is not authorized to perform action on resource.'
+    recommended_actions: ["The key vault uses Azure RBAC: grant the identity that runs Ansible 'Key Vault Secrets User' on the key vault."]
+    status: 403
+    request_id: 9f0a3c1e-2b4d-4c6e-8f10-123456789abc
+    correlation_id: 0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0
 '''
 
 import re

@@ -329,6 +329,30 @@ recovery_point:
   returned: when O(select) is V(latest) or V(earliest) (also implied by O(before)), or O(recovery_point_id) is set
   type: dict
   contains: *point
+error:
+  description:
+    - The error, structured (same keys as RV(azure_backup.dataprotection.pg_restore_validate#module:error)), when the task
+      failed because of the service or of an input the service rejected (code, message, recommended actions, HTTP status and
+      request ids to give to Azure support).
+  returned: on failure
+  type: dict
+  sample:
+    what: "Get backup instance 'nope'"
+    code: ResourceNotFound
+    message: "no backup instance 'nope' in vault 'TestBkpVault' (resource group 'testBkpVaultRG')."
+    recommended_actions: ['Check backup_instance_name (the name, not the friendly name), or give datasource_id instead.']
+    status: 404
+    request_id: 9f0a3c1e-2b4d-4c6e-8f10-123456789abc
+    correlation_id: 0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0
+earliest_recovery_point:
+  description:
+    - The earliest recovery point that matched the other filters, when none was at or before O(before) (pick a later
+      time, or this point). Null when no point matched at all.
+  returned: on failure, when O(select) or O(before) found no recovery point
+  type: dict
+  sample:
+    recovery_point_id: 0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f50
+    recovery_point_time: '2024-03-01T01:00:00.0000000Z'
 '''
 
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import DataProtectionError

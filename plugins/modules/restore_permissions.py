@@ -241,6 +241,19 @@ msg:
   returned: always
   type: str
   sample: Granted 2 permission(s) to c5e3d1a9-...; new role assignments can take several minutes to apply.
+error:
+  description:
+    - The error, structured (same keys as RV(azure_backup.dataprotection.pg_restore_validate#module:error)), when the task
+      failed because of the service or of an input the service rejected (code, message, recommended actions, HTTP status and
+      request ids to give to Azure support).
+  returned: on failure
+  type: dict
+  sample:
+    what: 'Could not find the identity of the Backup vault TestBkpVault'
+    code: VaultMSIUnauthorized
+    message: 'the vault has no system-assigned managed identity.'
+    recommended_actions: ['Enable the system-assigned identity of the vault, or give user_assigned_identity_id.']
+    status: null
 '''
 
 import time

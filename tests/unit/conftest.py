@@ -53,6 +53,9 @@ import responses  # noqa: E402
 
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._arm_client import ArmClient  # noqa: E402
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._auth import Cloud  # noqa: E402
+from ansible_collections.azure_backup.dataprotection.tests.return_contract import (  # noqa: E402
+    assert_matches_return_doc, parse_return_doc,
+)
 
 SUBSCRIPTION = '11111111-2222-3333-4444-555555555555'
 ARM = 'https://management.example.test'
@@ -149,13 +152,27 @@ class AnsibleFailJson(AnsibleExitJson):
     """fail_json was called: .result holds its keyword arguments."""
 
 
+def _check_against_return_doc(result, failed):
+    """Checks a module's result against the RETURN block of the module that is exiting (the innermost caller
+    whose globals hold RETURN): the documented return values are a contract (tests/return_contract.py)."""
+    frame = sys._getframe(2)  # pylint: disable=protected-access
+    while frame is not None and not ('RETURN' in frame.f_globals and 'DOCUMENTATION' in frame.f_globals):
+        frame = frame.f_back
+    if frame is not None:
+        assert_matches_return_doc(result, parse_return_doc(frame.f_globals['RETURN']),
+                                  module=frame.f_globals['__name__'], failed=failed)
+
+
 @pytest.fixture
 def exit_fail(monkeypatch):
-    """exit_json / fail_json raise AnsibleExitJson / AnsibleFailJson instead of printing and exiting."""
+    """exit_json / fail_json raise AnsibleExitJson / AnsibleFailJson instead of printing and exiting, after
+    checking the result against the module's RETURN documentation."""
     def exit_json(_module, **kwargs):
+        _check_against_return_doc(kwargs, failed=False)
         raise AnsibleExitJson(kwargs)
 
     def fail_json(_module, **kwargs):
+        _check_against_return_doc(kwargs, failed=True)
         raise AnsibleFailJson(kwargs)
 
     monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)

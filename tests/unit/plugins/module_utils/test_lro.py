@@ -171,7 +171,7 @@ def test_deadline_expiry_carries_the_operation_id(rsps, make_client, clock):
     assert err.code == OPERATION_TIMED_OUT and err.operation_id == OP_ID
     assert 'may still complete' in str(err) and 'wait_timeout' in str(err)
     assert clock.sleeps == [10.0, 10.0, 5.0]  # the last wait is cut to the deadline, then one last poll
-    assert err.fail_kwargs()['operation_id'] == OP_ID
+    assert err.fail_kwargs()['error']['operation_id'] == OP_ID
 
 
 def test_poll_5xx_is_retried_by_the_client(rsps, make_client, clock):
@@ -181,7 +181,7 @@ def test_poll_5xx_is_retried_by_the_client(rsps, make_client, clock):
     rsps.get(STATUS_URL, status=429, headers={'Retry-After': '2'})
     rsps.get(STATUS_URL, json=status_body('Succeeded', properties={'jobId': JOB_GUID}))
     assert wait_for_operation(client, response, deadline(clock), 'Trigger restore')['job_id'] == JOB_GUID
-    assert client.slept == [0.75, 2.0] and len(client.warnings) == 2
+    assert client.slept == [0.75, 3.0] and len(client.warnings) == 2  # 429: Retry-After 2 * (1 + 0.5)
 
 
 def test_202_without_a_url_to_follow(rsps, make_client, clock):

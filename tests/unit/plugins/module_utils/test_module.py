@@ -115,7 +115,8 @@ def test_fail_from_error(exit_fail):
         module.fail_from_error(err, request={'objectType': 'x'})
     result = info.value.result
     assert result['msg'] == 'Trigger restore: X: it failed' and result['error']['code'] == 'X'
-    assert result['job_id'] == 'j' and result['operation_id'] == 'o' and result['request'] == {'objectType': 'x'}
+    assert result['error']['job_id'] == 'j' and result['error']['operation_id'] == 'o' and result['request'] == {'objectType': 'x'}
+    assert 'job_id' not in result  # ids are under `error`; a module adds a top-level job_id itself where it documents one
 
 
 def test_deadline_helper():
