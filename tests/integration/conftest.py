@@ -105,6 +105,7 @@ failure).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -131,6 +132,17 @@ except ImportError:  # pragma: no cover - PyYAML comes with ansible-core
 
 HERE = Path(__file__).resolve().parent
 NAMESPACE, NAME = 'azure_backup', 'dataprotection'
+MODULES_DIR = HERE.parents[1] / 'plugins' / 'modules'  # the tree under test: the installed collection under make
+
+
+def _load_return_contract():
+    spec = importlib.util.spec_from_file_location('dp_return_contract', HERE.parent / 'return_contract.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+return_contract = _load_return_contract()
 BIN = Path(sys.executable).parent
 VAULT_NAME, VAULT_RG = 'TestBkpVault', 'testBkpVaultRG'
 API_VERSION = '2024-04-01'
@@ -523,6 +535,22 @@ class PlaybookResult:
         self.results = [r for r in records if r.get('event') in ('task', 'item')]
         stats = [r['stats'] for r in records if r.get('event') == 'stats']
         self.stats = stats[-1] if stats else None
+        self._check_return_docs()
+
+    def _check_return_docs(self):
+        """Every result of one of this collection's modules must match the module's RETURN documentation
+        (tests/return_contract.py): a renamed, dropped, retyped or undocumented return value fails the test."""
+        prefix = '%s.%s.' % (NAMESPACE, NAME)
+        for record in self.results:
+            result, action = record.get('result') or {}, record.get('action') or ''
+            if not action.startswith(prefix) or record['status'] == 'skipped' or 'censored' in result \
+                    or (record['event'] == 'task' and 'results' in result):  # a loop: its items are checked
+                continue
+            source = MODULES_DIR / (action[len(prefix):] + '.py')
+            if source.is_file():  # (the collection's lookups and roles have no RETURN of a module)
+                return_contract.assert_matches_return_doc(
+                    result, return_contract.return_doc_of_file(str(source)), module=action,
+                    failed=record['status'] in ('failed', 'ignored', 'retry') or bool(result.get('failed')))
 
     @property
     def output(self):
