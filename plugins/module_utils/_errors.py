@@ -20,7 +20,8 @@ AUTHORITY_UNREACHABLE = 'AuthorityUnreachable'
 # Never suggest turning verification off: trusting the right CA is the fix.
 TLS_HINT = ('The server certificate is not trusted. If a private CA issued it (Azure Stack Hub, a TLS-inspecting '
             'proxy, the local emulator), trust that CA: set REQUESTS_CA_BUNDLE=path/to/ca.pem in the environment '
-            'of the task (for AWX, in the job template or the execution environment).')
+            'of the task (for AWX/AAP: in the execution environment image, the Extra Environment Variables setting, '
+            'or a credential type that injects it).')
 NETWORK_HINT = ('Check that the endpoint is reachable from the host that runs the task (DNS, proxy settings '
                 'HTTPS_PROXY/NO_PROXY, firewall) and retry.')
 
@@ -165,8 +166,13 @@ def _id_suffix(err):
     return ', '.join(parts)
 
 
+_SERVER_ERROR_HINT = ('The service failed or was unavailable, also on the retries this task already made: check the '
+                      'Azure status of the region, run the task again later, and give the request ids to Azure '
+                      'support if it persists.')
+
+
 def _hint(status):
-    hint = _STATUS_HINTS.get(status)
+    hint = _STATUS_HINTS.get(status) or (_SERVER_ERROR_HINT if status and status >= 500 else None)
     return [hint] if hint else []
 
 

@@ -92,9 +92,11 @@ def test_as_dict_and_fail_kwargs():
      'ResourceNotFound', "The Resource 'x' was not found.", 'Check subscription_id, resource_group'),
     (403, {'error': {'code': 'AuthorizationFailed', 'message': 'no access'}}, 'AuthorizationFailed', 'no access',
      'Grant the identity a role'),
-    (502, '<html>\n<body>Bad   Gateway</body></html>', 'BadGateway', '<html> <body>Bad Gateway</body></html>', None),
-    (500, None, 'InternalServerError', 'answered HTTP 500 with no details', None),
-    (400, {'code': 'InvalidThing', 'message': 'top-level error shape'}, 'InvalidThing', 'top-level error shape', None),
+    (502, '<html>\n<body>Bad   Gateway</body></html>', 'BadGateway', '<html> <body>Bad Gateway</body></html>',
+     'also on the retries this task already made'),
+    (500, None, 'InternalServerError', 'answered HTTP 500 with no details', 'give the request ids to Azure support'),
+    (400, {'code': 'InvalidThing', 'message': 'top-level error shape'}, 'InvalidThing', 'top-level error shape',
+     'Check the module options'),
 ])
 def test_error_shapes(status, body, code, in_message, hint):
     reason = {502: 'Bad Gateway', 500: 'Internal Server Error'}.get(status)
