@@ -26,8 +26,10 @@ def check_rg(app, sub, rg):
     return app.world.resource_groups[(sub.lower(), rg.lower())]["name"]
 
 
-def page(app, req, items, page_size=None):
-    """One page of `items` with an absolute nextLink carrying $skipToken (and the original query)."""
+def page(app, req, items, page_size=None, render=None):
+    """One page of `items` with an absolute nextLink carrying $skipToken (and the original query).
+    With `render`, `items` are raw records (already sorted and filtered) and only the page's slice is
+    rendered, so a page costs O(page) rendering, not O(all items)."""
     size = int(page_size or app.state.knobs["page_size"])
     token = req.q("$skipToken")
     try:
@@ -35,6 +37,8 @@ def page(app, req, items, page_size=None):
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "InvalidSkipToken", "The $skipToken '%s' is invalid." % token)
     chunk = items[start:start + size]
+    if render is not None:
+        chunk = [render(item) for item in chunk]
     body = {"value": chunk}
     if start + size < len(items):
         query = [(k, v) for k, v in req.query.items() if k.lower() != "$skiptoken"]

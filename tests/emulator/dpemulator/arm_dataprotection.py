@@ -1,7 +1,9 @@
 """Microsoft.DataProtection: backup vaults, backup instances, ad hoc backup, recovery points,
 validateRestore / restore (202 + Azure-AsyncOperation/Location/Retry-After), operationStatus,
 operationResults and backupJobs, in the shapes of reference §1-§4."""
+import os
 import re
+import shutil
 
 from . import apiversions
 from . import rules
@@ -37,14 +39,25 @@ class DataProtectionProvider:
                 "secret_uri": b.get("secret_uri"), "initial_backups": b["initial_backups"]}
 
     def initial_backups(self):
-        """Take the world's initial backups (first start only, after the clusters are up)."""
-        for bi in list(self.app.state.data["backup_instances"].values()):
-            for spec in bi.pop("initial_backups", None) or []:
-                when = now() - float(spec.get("days_ago", 0)) * 86400
-                rp = self.app.engine.take_backup(bi, when=when)
-                if spec.get("archive"):
-                    self.app.engine.archive_point(bi, rp["id"])
-        self.app.state.save()
+        """Take the world's initial backups (first start only, after the clusters are up): all the dumps
+        first, then every point in ONE state write (B5)."""
+        engine = self.app.engine
+        made = []          # (bi, point record)
+        try:
+            for bi in list(self.app.state.data["backup_instances"].values()):
+                for spec in bi.get("initial_backups") or []:
+                    when = now() - float(spec.get("days_ago", 0)) * 86400
+                    rp = engine.new_point(bi, when, *engine.dump_backup(bi))
+                    made.append((bi, engine.to_archive(rp) if spec.get("archive") else rp))
+        except BaseException:
+            for _, rp in made:
+                shutil.rmtree(os.path.join(engine.store_root, rp["folder"]), ignore_errors=True)
+            raise
+        with self.app.state.tx() as data:
+            for bi, rp in made:
+                data["recovery_points"].setdefault(norm_id(bi["id"]), {})[rp["id"]] = rp
+            for bi in data["backup_instances"].values():
+                bi.pop("initial_backups", None)
 
     def register(self, r):
         v = apiversions.DATAPROTECTION
@@ -253,20 +266,19 @@ class DataProtectionProvider:
         v, rec = self._bi(sub, rg, vault, bi)
         authorize(self.app, req, A + "/backupInstances/recoveryPoints/read", rec["id"])
         crit = self._parse_filter(req.q("$filter"))
-        with self.app.state.lock:
-            points = list(self.app.state.data["recovery_points"].get(norm_id(rec["id"]), {}).values())
-        out = []
         us = lambda t: int(round(t * 1e6))  # noqa: E731  compare at the microsecond the API shows
-        for rp in sorted(points, key=lambda p: p["time"], reverse=True):
-            if "startDate" in crit and us(rp["time"]) < us(crit["startDate"]):
-                continue
-            if "endDate" in crit and us(rp["time"]) > us(crit["endDate"]):
-                continue
-            ds = crit.get("restorePointDataStoreId")
-            if ds and not any(ds.lower() in (s["id"].lower(), s["type"].lower()) for s in rp["stores"]):
-                continue
-            out.append(self.point_json(rec, rp))
-        return json_response(page(self.app, req, out))
+        ds = crit.get("restorePointDataStoreId")
+        ds = ds.lower() if ds else None
+        start = us(crit["startDate"]) if "startDate" in crit else None
+        end = us(crit["endDate"]) if "endDate" in crit else None
+        with self.app.state.lock:
+            points = [rp for rp in self.app.state.data["recovery_points"].get(norm_id(rec["id"]), {}).values()
+                      if (start is None or us(rp["time"]) >= start) and (end is None or us(rp["time"]) <= end)
+                      and (not ds or any(ds in (s["id"].lower(), s["type"].lower()) for s in rp["stores"]))]
+            points.sort(key=lambda p: p["time"], reverse=True)
+            # Only the page's points are rendered (B7), under the lock: the engine mutates their stores.
+            body = page(self.app, req, points, render=lambda rp: self.point_json(rec, rp))
+        return json_response(body)
 
     def get_point(self, req, sub, rg, vault, bi, rp):
         v, rec = self._bi(sub, rg, vault, bi)
@@ -460,8 +472,8 @@ class DataProtectionProvider:
         with self.app.state.lock:
             jobs = [j for j in self.app.state.data["jobs"].values() if norm_id(j["vault_id"]) == norm_id(v["id"])]
             jobs.sort(key=lambda j: j["start"], reverse=True)
-            items = [self.job_json(j) for j in jobs]
-        return json_response(page(self.app, req, items))
+            body = page(self.app, req, jobs, render=self.job_json)      # only the page's jobs are rendered (B7)
+        return json_response(body)
 
     def get_job(self, req, sub, rg, vault, job):
         v = self._vault(sub, rg, vault)

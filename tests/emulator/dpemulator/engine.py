@@ -38,6 +38,12 @@ class Engine:
     # ------------------------------------------------------------------------------------ points
     def take_backup(self, bi, when=None):
         """pg_dump the protected database(s) into the vault store; returns the new recovery point."""
+        rp_id, files, size = self.dump_backup(bi)
+        return self.add_point(bi, when or now(), rp_id, files, size)
+
+    def dump_backup(self, bi):
+        """pg_dump the protected database(s) into a new vault store folder (no state change, no lock held):
+        returns (rp_id, files, size) for `new_point`."""
         world = self.app.world
         srv = world.servers[bi["server"]]
         server = self.app.clusters.server(srv["name"])
@@ -54,17 +60,35 @@ class Engine:
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        return self.add_point(bi, when or now(), rp_id, files, size)
+        return rp_id, files, size
+
+    @staticmethod
+    def new_point(bi, when, rp_id, files, size, folder_of=None, created=None):
+        """A recovery point record (not stored yet)."""
+        created = created or now()
+        return {"id": rp_id, "time": when, "created": created, "policy": bi["policy"], "folder": folder_of or rp_id,
+                "files": files, "size": size,
+                "stores": [{"id": new_guid(), "type": "VaultStore", "creation": created,
+                            "expiry": when + 90 * 86400, "rehydration_status": None, "rehydration_expiry": None}]}
+
+    @staticmethod
+    def to_archive(rp):
+        """Move a point record to the archive tier: its only datastore becomes ArchiveStore."""
+        rp["stores"] = [{"id": new_guid(), "type": "ArchiveStore", "creation": now(),
+                         "expiry": rp["time"] + 3650 * 86400, "rehydration_status": None,
+                         "rehydration_expiry": None}]
+        return rp
+
+    def add_points(self, bi, points):
+        """Store point records of one backup instance in ONE state write (B5: not one write per point)."""
+        with self.state.tx() as data:
+            stored = data["recovery_points"].setdefault(norm_id(bi["id"]), {})
+            for rp in points:
+                stored[rp["id"]] = rp
+        return points
 
     def add_point(self, bi, when, rp_id, files, size, folder_of=None):
-        created = now()
-        rp = {"id": rp_id, "time": when, "created": created, "policy": bi["policy"], "folder": folder_of or rp_id,
-              "files": files, "size": size,
-              "stores": [{"id": new_guid(), "type": "VaultStore", "creation": created,
-                          "expiry": when + 90 * 86400, "rehydration_status": None, "rehydration_expiry": None}]}
-        with self.state.tx() as data:
-            data["recovery_points"].setdefault(norm_id(bi["id"]), {})[rp_id] = rp
-        return rp
+        return self.add_points(bi, [self.new_point(bi, when, rp_id, files, size, folder_of)])[0]
 
     def dump_paths(self, rp):
         folder = os.path.join(self.store_root, rp["folder"])
@@ -76,24 +100,21 @@ class Engine:
             rp = data["recovery_points"].get(norm_id(bi["id"]), {}).get(rp_id)
             if rp is None:
                 raise KeyError(rp_id)
-            stamp = now()
-            rp["stores"] = [{"id": new_guid(), "type": "ArchiveStore", "creation": stamp,
-                             "expiry": rp["time"] + 3650 * 86400, "rehydration_status": None,
-                             "rehydration_expiry": None}]
-            return dict(rp)
+            return dict(self.to_archive(rp))
 
     def seed_points(self, bi, count, interval_hours=24.0, archive=False):
-        """Add `count` points (backdated) sharing the dump of a fresh backup: cheap paging fixtures."""
-        base = self.take_backup(bi)
-        made = [base]
+        """Add `count` points (backdated) sharing the dump of a fresh backup: cheap paging fixtures.
+        One pg_dump, then all points (archived or not) in one state write."""
+        rp_id, files, size = self.dump_backup(bi)
+        base_time = created = now()
+        made = [self.new_point(bi, base_time, rp_id, files, size, created=created)]
         for i in range(1, int(count)):
-            rp = self.add_point(bi, base["time"] - i * interval_hours * 3600, hex_id(), base["files"], base["size"],
-                                folder_of=base["folder"])
-            made.append(rp)
+            made.append(self.new_point(bi, base_time - i * interval_hours * 3600, hex_id(), files, size,
+                                       folder_of=rp_id, created=created))
         if archive:
             for rp in made:
-                self.archive_point(bi, rp["id"])
-        return made
+                self.to_archive(rp)
+        return self.add_points(bi, made)
 
     # ------------------------------------------------------------------------------------ jobs
     def busy(self, bi_id):

@@ -550,7 +550,7 @@ SELECT (ARRAY['Ada','Grace','Alan','Edsger','Barbara','Donald','Frances','Ken'])
        (ARRAY['Lovelace','Hopper','Turing','Dijkstra','Liskov','Knuth','Allen','Thompson'])[1 + (g / 8) %% 8],
        'employee' || g || '@example.com',
        1 + g %% 6,
-       30000 + (g * 7919) %% 90000,
+       30000 + (g::bigint * 7919) %% 90000,     -- bigint: g * 7919 overflows int4 above g = 271,180
        date '2000-01-01' + (g %% 8000),
        md5(g::text)
 FROM generate_series(1, %(rows)d) AS g;

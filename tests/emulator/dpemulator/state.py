@@ -3,6 +3,8 @@
 Why one JSON file: the state is small (vaults, points, jobs, secrets, assignments), reads are served
 from memory under one lock (200 pollers do no I/O), and every mutation rewrites the file atomically
 (write a temp file, fsync, rename), so a kill at any moment leaves either the old or the new state.
+A mutation's caller continues only once its change is on disk; the disk write itself happens outside
+the state lock and concurrent saves coalesce (see State.save).
 """
 import copy
 import json
@@ -52,6 +54,9 @@ class State:
         self.dir = state_dir
         self.path = os.path.join(state_dir, "state.json")
         self.lock = threading.RLock()
+        self._file_lock = threading.Lock()      # orders the writes of state.json (see save())
+        self._seq = 0                           # snapshots taken (under self.lock)
+        self._written = 0                       # the newest snapshot on disk (under self._file_lock)
         if os.path.exists(self.path):
             with open(self.path) as fh:
                 self.data = json.load(fh)
@@ -76,18 +81,39 @@ class State:
         return self.data["knobs"]
 
     def save(self):
+        """Persist the whole state; returns once this state (or a newer one) is on disk.
+
+        B6: the snapshot is serialised in one go (json.dumps, ~4x faster than streaming json.dump) under
+        the state lock, then written + fsynced + renamed under a separate file lock, outside the state
+        lock unless the caller holds it, so readers do not wait for the disk.  Snapshots are numbered
+        under the state lock; a writer whose snapshot is older than the one already written skips its
+        write (the newer snapshot contains its change), so saves under contention coalesce and an older
+        state never replaces a newer one."""
         with self.lock:
+            seq, payload = self._snapshot()
+        self._write(seq, payload)
+
+    def _snapshot(self):
+        self._seq += 1
+        return self._seq, json.dumps(self.data, separators=(",", ":"))
+
+    def _write(self, seq, payload):
+        with self._file_lock:
+            if self._written >= seq:
+                return
             tmp = self.path + ".tmp"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as fh:
-                json.dump(self.data, fh, separators=(",", ":"))
+                fh.write(payload)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)
+            self._written = seq
 
     @contextmanager
     def tx(self):
-        """Mutate under the lock, then persist once."""
+        """Mutate under the lock, then persist once (the caller continues only when it is on disk)."""
         with self.lock:
             yield self.data
-            self.save()
+            seq, payload = self._snapshot()
+        self._write(seq, payload)

@@ -441,6 +441,23 @@ def test_create_drop_list(cluster):
     assert "template0" not in pg.list_databases(cluster)
 
 
+@needs_pg
+def test_sample_database_above_int4_range(cluster):
+    """B4: 30000 + (g * 7919) % 90000 overflowed int4 above g = 271,180 ("integer out of range")."""
+    rows = 300000
+    assert rows * 7919 > 2 ** 31 - 1
+    pg.create_sample_database(cluster, "bigsample", rows)
+    try:
+        out = pg.run_sql(cluster, "bigsample", "SELECT count(*), max(emp_id), min(salary) >= 30000, "
+                         "max(salary) < 120000 FROM employees")
+        assert out == "%d|%d|t|t" % (rows, rows)
+        # The salary of the last row is the exact formula, not a wrapped value.
+        got = pg.run_sql(cluster, "bigsample", "SELECT salary::bigint FROM employees WHERE emp_id = %d" % rows)
+        assert int(got) == 30000 + (rows * 7919) % 90000
+    finally:
+        pg.drop_database(cluster, "bigsample")
+
+
 # --------------------------------------------------------------------------------------------------
 # ADO.NET connection strings (pure)
 
