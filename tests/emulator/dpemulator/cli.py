@@ -12,26 +12,13 @@ import urllib.error
 import urllib.request
 
 from .emulator import LOG_FILE, PID_FILE
+from .postgres import pid_alive
 
 DEFAULT_WORLD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worlds", "demo.yml")
 
 
 def default_state():
     return os.environ.get("DPEMULATOR_STATE") or os.path.abspath(".emulator")
-
-
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open("/proc/%d/stat" % pid) as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def _read_pid(state):
@@ -77,11 +64,11 @@ def cmd_start(args):
     state = os.path.abspath(args.state)
     os.makedirs(state, exist_ok=True)
     pid = _read_pid(state)
-    if pid and _pid_alive(pid) and _healthy(state, pid):
+    if pid and pid_alive(pid) and _healthy(state, pid):
         print("dpemulator already running (pid %d): %s" % (pid, _env(state)["DPEMULATOR_URL"]))
         print("env: %s/env.sh" % state)
         return 0
-    if pid and _pid_alive(pid):
+    if pid and pid_alive(pid):
         print("dpemulator pid %d is alive but not healthy; stop it first" % pid, file=sys.stderr)
         return 1
     argv = [sys.executable, "-m", "dpemulator.cli", "run", "--state", state, "--pg-mode", args.pg_mode]
@@ -122,7 +109,7 @@ def _terminate(pid, timeout):
         return True
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return True
         time.sleep(0.1)
     try:
@@ -135,7 +122,7 @@ def _terminate(pid, timeout):
 def cmd_stop(args):
     state = os.path.abspath(args.state)
     pid = _read_pid(state)
-    if pid and _pid_alive(pid):
+    if pid and pid_alive(pid):
         clean = _terminate(pid, args.timeout)
         print("dpemulator (pid %d) stopped%s" % (pid, "" if clean else " (killed)"))
     else:
@@ -165,7 +152,7 @@ def cmd_run(args):
 def cmd_status(args):
     state = os.path.abspath(args.state)
     pid = _read_pid(state)
-    if not (pid and _pid_alive(pid)):
+    if not (pid and pid_alive(pid)):
         print(json.dumps({"running": False, "state": state}))
         return 3
     status, body = _call(state, "GET", "/_emulator/status")

@@ -755,7 +755,8 @@ def _port_free(port):
         s.close()
 
 
-def _pid_alive(pid):
+def pid_alive(pid):
+    """True while process `pid` exists and is not a zombie (a stopped server's pid may linger as one)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -764,11 +765,9 @@ def _pid_alive(pid):
         return True
     try:
         with open("/proc/%d/stat" % pid) as fh:
-            if fh.read().rsplit(")", 1)[-1].split()[0] == "Z":
-                return False
+            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
     except OSError:
-        pass
-    return True
+        return True
 
 
 class ClusterManager:
@@ -877,7 +876,7 @@ class ClusterManager:
 
     def is_running(self, name):
         pid = self._pid(name)
-        return bool(pid) and _pid_alive(pid)
+        return bool(pid) and pid_alive(pid)
 
     def _socket_dir(self, name, port):
         d = self.cluster_dir(name)
@@ -1047,7 +1046,7 @@ class ClusterManager:
             return
         pid = self._pid(name)
         self._pg_ctl(name, "-w", "-t", "10", "-m", "immediate", "stop", check=False)
-        if pid and _pid_alive(pid):
+        if pid and pid_alive(pid):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
