@@ -82,6 +82,18 @@ class DataProtectionModule(AnsibleModule):
         """fail_json with the error's message and structured fields (plus any partial `result`)."""
         self.fail_json(**dict(result, **err.fail_kwargs()))
 
+    def exit_with(self, run):
+        """exit_json with the result of run(module). Bad input (ValueError) and errors of the service
+        (DataProtectionError) fail the task with nothing changed; a `run` that may fail after changing
+        something reports that itself (fail_from_error with changed=True)."""
+        try:
+            result = run(self)
+        except ValueError as exc:
+            self.fail_json(msg=str(exc), changed=False)
+        except DataProtectionError as err:
+            self.fail_from_error(err, changed=False)
+        self.exit_json(**result)
+
     @staticmethod
     def deadline(seconds):
         return Deadline(seconds)

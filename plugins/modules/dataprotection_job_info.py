@@ -436,13 +436,7 @@ def run(module):
 def main():
     module = DataProtectionModule(argument_spec=ARGSPEC, supports_check_mode=True,
                                   mutually_exclusive=MUTUALLY_EXCLUSIVE)
-    try:
-        result = run(module)
-    except ValueError as exc:
-        module.fail_json(msg=str(exc), changed=False)
-    except DataProtectionError as err:
-        module.fail_from_error(err, changed=False)
-    module.exit_json(**result)
+    module.exit_with(run)
 
 
 if __name__ == '__main__':

@@ -355,7 +355,6 @@ earliest_recovery_point:
     recovery_point_time: '2024-03-01T01:00:00.0000000Z'
 '''
 
-from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import DataProtectionError
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._module import DataProtectionModule
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._recovery_points import (
     DATASTORES, SELECT_MODES, RecoveryPointNotFound, build_time_filter, format_time, iter_filtered,
@@ -432,13 +431,7 @@ def run(module):
 
 def main():
     module = DataProtectionModule(argument_spec=ARGSPEC, supports_check_mode=True, **CONSTRAINTS)
-    try:
-        result = run(module)
-    except ValueError as exc:
-        module.fail_json(msg=str(exc), changed=False)
-    except DataProtectionError as err:
-        module.fail_from_error(err, changed=False)
-    module.exit_json(**result)
+    module.exit_with(run)
 
 
 if __name__ == '__main__':

@@ -17,7 +17,7 @@ from ansible_collections.azure_backup.dataprotection.plugins.module_utils._error
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._lro import Deadline
 
 from ansible_collections.azure_backup.dataprotection.tests.unit.conftest import (
-    SENTINEL_SECRET, SUBSCRIPTION, TEST_CLOUD, AnsibleFailJson, FakeCredential, module_args,
+    SENTINEL_SECRET, SUBSCRIPTION, TEST_CLOUD, AnsibleExitJson, AnsibleFailJson, FakeCredential, module_args,
 )
 
 
@@ -117,6 +117,25 @@ def test_fail_from_error(exit_fail):
     assert result['msg'] == 'Trigger restore: X: it failed' and result['error']['code'] == 'X'
     assert result['error']['job_id'] == 'j' and result['error']['operation_id'] == 'o' and result['request'] == {'objectType': 'x'}
     assert 'job_id' not in result  # ids are under `error`; a module adds a top-level job_id itself where it documents one
+
+
+def _raise(exc):
+    def run(_module):
+        raise exc
+    return run
+
+
+@pytest.mark.parametrize('run, failed, expected', [
+    (lambda _module: {'changed': True, 'msg': 'done'}, False, {'changed': True, 'msg': 'done'}),
+    (_raise(ValueError('Invalid x: give y')), True, {'changed': False, 'msg': 'Invalid x: give y'}),
+    (_raise(DataProtectionError('Get x', 'gone', code='ResourceNotFound')), True,
+     {'changed': False, 'msg': 'Get x: ResourceNotFound: gone'}),
+])
+def test_exit_with(exit_fail, run, failed, expected):
+    with pytest.raises(AnsibleExitJson) as info:
+        make_module().exit_with(run)
+    assert isinstance(info.value, AnsibleFailJson) is failed
+    assert {key: info.value.result[key] for key in expected} == expected
 
 
 def test_deadline_helper():
