@@ -28,6 +28,7 @@ ANSIBLE_RESULT_KEYS = frozenset((
     'exception', 'module_stdout', 'module_stderr', 'rc', 'attempts', 'retries', 'censored', 'false_condition',
     'ansible_facts', 'item', 'ansible_loop_var', 'ansible_index_var', 'results', 'stdout', 'stderr', 'stdout_lines',
     'stderr_lines', 'start', 'end', 'delta', 'unreachable', 'ansible_job_id', 'finished', 'started',
+    'failed_when_result', 'changed_when_result',
 ))
 
 _TYPES = {
@@ -89,8 +90,10 @@ def _check_value(path, value, doc, problems):
 
 def _check_keys(path, result, docs, problems, top, failed):
     prefix = path + '.' if path else ''
+    # A loop item's result also holds the loop variable, under the name the task chose.
+    own = ANSIBLE_RESULT_KEYS | {result.get('ansible_loop_var'), result.get('ansible_index_var')} if top else ()
     for key, value in result.items():
-        if key.startswith('_ansible') or (top and key in ANSIBLE_RESULT_KEYS):
+        if key.startswith('_ansible') or key in own:
             continue
         if key not in docs:
             problems.append('%s%s: returned but not documented' % (prefix, key))

@@ -23,7 +23,7 @@ from ansible_collections.azure_backup.dataprotection.plugins.module_utils._error
     error_from_response, is_tls_error, response_ids,
 )
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._retry import (
-    RETRY_STATUSES, is_transient_network_error, retry_delay,
+    RETRY_STATUSES, THROTTLE_BUDGET, is_transient_network_error, retry_delay, throttle_delay,
 )
 
 try:
@@ -38,10 +38,16 @@ except ImportError:
 COLLECTION_VERSION = '1.0.0'  # keep in step with galaxy.yml (shown in the User-Agent only)
 USER_AGENT = f'azure_backup.dataprotection/{COLLECTION_VERSION} ansible/{ANSIBLE_VERSION}'
 CONNECT_TIMEOUT = 10
+# A throttling storm can mean 200 retries of one request: a warning for each of the first few, then every 10th.
+_THROTTLE_WARN_FIRST, _THROTTLE_WARN_EVERY = 6, 10
 _RATELIMIT_PREFIX = 'x-ms-ratelimit-remaining-'
 _OUTCOME_ACTION = ('Check the state of the resource before sending the request again: re-running the task does '
                    'this (it looks for a job it started), or list the jobs with '
                    'azure_backup.dataprotection.dataprotection_job_info.')
+_THROTTLED_ACTION = ('Azure limits the requests of each subscription and identity (Azure Resource Manager, Key '
+                     'Vault): run fewer tasks against the subscription at the same time (fewer forks, or serial or '
+                     'throttle on the restore tasks) or spread them out, then run the task again. The throttled '
+                     'request was not processed, so running the task again is safe.')
 
 
 def display_url(url):
@@ -66,7 +72,7 @@ class ArmClient:
 
     # pylint: disable-next=too-many-arguments
     def __init__(self, credential, cloud, subscription_id, api_version=DEFAULT_API_VERSION, verify=True,
-                 max_retries=6, max_retry_after=60, request_timeout=60, warn=None):
+                 max_retries=6, max_retry_after=60, request_timeout=60, warn=None, throttle_budget=THROTTLE_BUDGET):
         self.credential = credential
         self.cloud = cloud
         self.subscription_id = subscription_id
@@ -74,11 +80,14 @@ class ArmClient:
         self.verify = verify
         self.max_retries = max_retries
         self.max_retry_after = max_retry_after
+        self.throttle_budget = throttle_budget
+        self.deadline = None  # the caller's _lro.Deadline, when it has one: a 429 is never waited out past it
         self.request_timeout = request_timeout
         self.warn = warn or (lambda message: None)
         self.request_count = 0
         self.ratelimit_remaining = {}  # last x-ms-ratelimit-remaining-* values seen, for debugging
         self.sleep = time.sleep  # replaced by tests
+        self.clock = time.monotonic
         self.random = random.random
         self.session = requests.Session()
         self.session.headers.update({'User-Agent': USER_AGENT, 'Accept': 'application/json'})
@@ -145,7 +154,7 @@ class ArmClient:
     def _request(self, method, path_or_url, params=None, body=None, scope=None, idempotent=True):
         url = self.url(path_or_url)
         query = self._query(url, params)
-        retries, token_refreshed = 0, False
+        retries, throttled, token_refreshed, started = 0, 0, False, self.clock()
         while True:
             response, exc = self._attempt(method, url, query, body, scope)
             if exc is not None:
@@ -158,7 +167,11 @@ class ArmClient:
                 token_refreshed = True  # a token revoked or expired early: one fresh try, then the 401 is final
                 self.warn(f'{method} {display_url(url)}: HTTP 401, getting a new token and trying once more')
                 continue
-            if response.status_code in RETRY_STATUSES and (idempotent or response.status_code == 429):
+            if response.status_code == 429:  # "not processed, come back later": safe for every verb, POST too
+                throttled += 1
+                self._throttle_pause(method, url, response, throttled, started)
+                continue
+            if response.status_code in RETRY_STATUSES and idempotent:
                 if retries < self.max_retries:
                     retries += 1
                     self._pause(method, url, retries, f'HTTP {response.status_code}', response)
@@ -213,6 +226,21 @@ class ArmClient:
                   f'(retry {retries} of {self.max_retries})')
         self.sleep(wait)
 
+    def _throttle_pause(self, method, url, response, throttled, started):
+        """Wait before retry `throttled` of a 429 (Retry-After plus jitter), or raise when that retry would start
+        after the throttle budget (from the request's first attempt) or the caller's deadline."""
+        wait = throttle_delay(throttled, self.max_retry_after, self.random, headers=response.headers)
+        elapsed = self.clock() - started
+        if elapsed + wait > self.throttle_budget:
+            raise self._throttled(method, url, response, throttled - 1, elapsed,
+                                  f'the throttling retry budget of {self.throttle_budget}s')
+        if self.deadline is not None and wait > self.deadline.remaining():
+            raise self._throttled(method, url, response, throttled - 1, elapsed, "the task's wait_timeout")
+        if throttled <= _THROTTLE_WARN_FIRST or throttled % _THROTTLE_WARN_EVERY == 0:
+            self.warn(f'{method} {display_url(url)}: HTTP 429; retrying in {wait:.1f}s (retry {throttled}; '
+                      f'throttled requests are retried for up to {self.throttle_budget}s)')
+        self.sleep(wait)
+
     # ------------------------------------------------------------ errors
 
     def _network_error(self, method, url, exc, idempotent, retries):
@@ -232,6 +260,16 @@ class ArmClient:
             return DataProtectionError(what, reason + '.', code='RequestTimeout', recommended_actions=[
                 f'The service did not answer within {self.request_timeout}s; retry later.'])
         return DataProtectionError(what, reason + '.', code='ConnectionFailed', recommended_actions=[NETWORK_HINT])
+
+    @staticmethod
+    def _throttled(method, url, response, retries, elapsed, limit):
+        cause = error_from_response(f'{method} {display_url(url)}', response)
+        return DataProtectionError(
+            cause.what, f'the service is throttling requests (HTTP 429, {cause.code}: {cause.message.rstrip(".")}) '
+            f'and still was after {retries} retries in {elapsed:.0f}s; gave up, as another retry would pass {limit}. '
+            'The request was not processed.', code='TooManyRequests', status=429, request_id=cause.request_id,
+            correlation_id=cause.correlation_id, is_retryable=True, recommended_actions=[_THROTTLED_ACTION],
+            details=[{'code': cause.code, 'message': cause.message, 'target': cause.target}])
 
     @staticmethod
     def _outcome_unknown(method, url, response):

@@ -24,6 +24,11 @@ except ImportError:
 
 # Throttling and the server errors a later attempt can get past.
 RETRY_STATUSES = frozenset((429, 500, 502, 503, 504))
+# A 429 means "not processed, come back later": ArmClient retries it (every verb, POST included) for up to this many
+# seconds from the request's first attempt, not a number of times (a throttling storm can outlast any small count).
+THROTTLE_BUDGET = 300
+# The shortest wait after a 429, whatever Retry-After says (a Retry-After of 0 must not become a busy loop).
+THROTTLE_MIN_WAIT = 1.0
 
 
 def parse_retry_after(headers, now=None):
@@ -53,6 +58,17 @@ def retry_delay(retry, cap, rand, headers=None):
         ceiling = min(cap, 2 ** (retry - 1))
         wait = ceiling / 2 + rand() * ceiling / 2
     return min(wait, cap)
+
+
+def throttle_delay(retry, cap, rand, headers=None):
+    """Seconds to wait before retry number `retry` of a throttled (HTTP 429) request: the server's Retry-After (at
+    least THROTTLE_MIN_WAIT) times 1 + rand(), i.e. up to as much again at random, so that clients throttled
+    together do not come back together; without Retry-After the jittered backoff of retry_delay. Never more than
+    `cap`."""
+    wait = parse_retry_after(headers) if headers is not None else None
+    if wait is None:
+        return retry_delay(retry, cap, rand)
+    return min(max(wait, THROTTLE_MIN_WAIT) * (1 + rand()), cap)
 
 
 def is_transient_network_error(exc):

@@ -241,7 +241,7 @@ def run(module):
     if params['wait_timeout'] <= 0:
         raise ValueError('wait_timeout must be a positive number of seconds, not %d.' % params['wait_timeout'])
     client = module.client
-    deadline = module.deadline(params['wait_timeout'])
+    deadline = client.deadline = module.deadline(params['wait_timeout'])  # throttled requests stop at it too
     plan = prepare_restore(client, params, inputs)
     result = plan_result(plan)
     try:

@@ -53,6 +53,7 @@ def _without(data, key):
 @pytest.mark.parametrize('result, failed, expected', [
     (GOOD, None, []),
     (dict(GOOD, warnings=['w'], invocation={}, _ansible_no_log=False), None, []),  # Ansible's own keys
+    (dict(GOOD, ansible_loop_var='poll', poll=3, failed_when_result=False), None, []),  # a loop item's
     (dict(GOOD, job_id=None), None, []),  # null is accepted for any type
     (_without(GOOD, 'count'), None, []),  # conditional keys may be missing
     (dict(_without(GOOD, 'job_id'), jobid='j'), None,

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 import weakref
 from http.client import RemoteDisconnected
@@ -20,12 +21,13 @@ from responses import matchers
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _arm_client
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._lro import Deadline
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import (
     OUTCOME_UNKNOWN, DataProtectionError,
 )
 
 from ansible_collections.azure_backup.dataprotection.tests.unit.conftest import (
-    ARM, SENTINEL_TOKEN, SUBSCRIPTION, TEST_CLOUD, FakeCredential,
+    ARM, SENTINEL_TOKEN, SUBSCRIPTION, TEST_CLOUD, FakeClock, FakeCredential,
 )
 
 VAULT = (f'/subscriptions/{SUBSCRIPTION}/resourceGroups/testBkpVaultRG/providers/Microsoft.DataProtection/'
@@ -111,9 +113,10 @@ def test_429_retry_after_honoured(rsps, make_client):
     rsps.get(ARM + VAULT, json={'ok': True})
     client = make_client()
     assert client.get(VAULT).json() == {'ok': True}
-    assert client.slept == [7.0]
+    assert client.slept == [10.5]  # Retry-After 7 plus jitter: 7 * (1 + random()), random() = 0.5
     assert client.request_count == 2
-    assert client.warnings == [f'GET {ARM}{VAULT}: HTTP 429; retrying in 7.0s (retry 1 of 6)']
+    assert client.warnings == [f'GET {ARM}{VAULT}: HTTP 429; retrying in 10.5s (retry 1; throttled requests are '
+                               'retried for up to 300s)']
 
 
 def test_retry_after_is_capped(rsps, make_client):
@@ -207,7 +210,7 @@ def test_post_429_is_resent(rsps, make_client):
     rsps.post(ARM + BI + '/restore', status=202, headers={'Retry-After': '10'})
     client = make_client()
     assert client.post(BI + '/restore', {}).status_code == 202
-    assert client.slept == [2.0] and client.request_count == 2
+    assert client.slept == [3.0] and client.request_count == 2
 
 
 def test_post_connection_refused_is_resent(rsps, make_client):
@@ -248,6 +251,116 @@ def test_idempotent_post_that_keeps_failing_is_not_an_unknown_outcome(rsps, make
         client.post(BI + '/validateRestore', {}, idempotent=True)
     assert info.value.code == 'ConnectionFailed' and not info.value.outcome_unknown
     assert 'after 3 attempts' in str(info.value)
+
+
+# ---------------------------------------------------------------- throttling (429): a time budget, not a count (B1)
+
+def on_fake_clock(client):
+    """The client's clock moves only when it sleeps (the budget is measured on it)."""
+    clock = FakeClock()
+    client.clock, client.sleep = clock, clock.sleep
+    return clock
+
+
+THROTTLE_CASES = {
+    # name: (method, Retry-After, ArmClient kwargs, deadline seconds, attempts, sleeps, limit named in the error)
+    'get, budget': ('get', '1', {'throttle_budget': 10}, None, 7, [1.5] * 6, 'retry budget of 10s'),
+    'restore post, budget': ('post', '1', {'throttle_budget': 10}, None, 7, [1.5] * 6, 'retry budget of 10s'),
+    'put, budget': ('put', '1', {'throttle_budget': 10}, None, 7, [1.5] * 6, 'retry budget of 10s'),
+    'no Retry-After: jittered backoff': ('get', None, {'throttle_budget': 10}, None, 4, [0.75, 1.5, 3.0],
+                                         'retry budget of 10s'),
+    'Retry-After 0 is not a busy loop': ('get', '0', {'throttle_budget': 5}, None, 4, [1.5] * 3, 'budget of 5s'),
+    'long Retry-After capped': ('get', '3600', {'max_retry_after': 20, 'throttle_budget': 50}, None, 3, [20, 20],
+                                'budget of 50s'),
+    "caller's deadline first": ('post', '1', {}, 5, 4, [1.5] * 3, "the task's wait_timeout"),
+    'max_retries does not limit 429s': ('get', '1', {'max_retries': 2, 'throttle_budget': 6}, None, 5, [1.5] * 4,
+                                        'budget of 6s'),
+}
+
+
+@pytest.mark.parametrize('method, after, kwargs, deadline, attempts, sleeps, limit', THROTTLE_CASES.values(),
+                         ids=THROTTLE_CASES.keys())
+# pylint: disable-next=too-many-arguments
+def test_429_retried_until_the_budget_then_a_clear_error(rsps, make_client, method, after, kwargs, deadline, attempts,
+                                                         sleeps, limit):
+    rsps.add(method.upper(), ARM + BI + '/restore', status=429, json=THROTTLED,
+             headers=dict(IDS, **({'Retry-After': after} if after is not None else {})))
+    client = make_client(**kwargs)
+    clock = on_fake_clock(client)
+    if deadline is not None:
+        client.deadline = Deadline(deadline, clock=clock, sleep=clock.sleep)
+    with pytest.raises(DataProtectionError) as info:
+        client.get(BI + '/restore') if method == 'get' else getattr(client, method)(BI + '/restore', {})
+    err = info.value
+    assert client.request_count == attempts and clock.sleeps == sleeps and len(client.warnings) == len(sleeps)
+    assert err.code == 'TooManyRequests' and err.status == 429 and err.is_retryable and not err.outcome_unknown
+    assert err.request_id == 'req-1' and err.details[0]['message'] == 'The request is being throttled.'
+    text = str(err)
+    assert text.startswith(f'{method.upper()} {ARM}{BI}/restore: TooManyRequests: the service is throttling requests '
+                           '(HTTP 429, TooManyRequests: The request is being throttled) and still was after '
+                           f'{attempts - 1} retries in {sum(sleeps):.0f}s; gave up')
+    assert limit in text and 'The request was not processed.' in text
+    assert 'run fewer tasks against the subscription at the same time' in text and 'run the task again' in text
+
+
+def test_a_long_throttling_storm_warns_every_10th_retry_after_the_6th(rsps, make_client):
+    rsps.get(ARM + VAULT, status=429, headers={'Retry-After': '1'})
+    client = make_client()
+    clock = on_fake_clock(client)
+    with pytest.raises(DataProtectionError, match='after 200 retries in 300s; gave up, as another retry would pass '
+                       'the throttling retry budget of 300s'):
+        client.get(VAULT)
+    assert client.request_count == 201 and sum(clock.sleeps) == 300  # 200 waits of 1.5 s: 300 s, the default budget
+    assert [int(re.search(r'retry (\d+);', w).group(1)) for w in client.warnings] == [1, 2, 3, 4, 5, 6] + list(
+        range(10, 201, 10))
+
+
+def test_restore_post_is_resent_through_a_throttling_storm(rsps, make_client):
+    """A 429 was not processed: the (non-idempotent) restore POST is sent again, as often as the budget allows."""
+    url = ARM + BI + '/restore'
+    for dummy in range(12):
+        rsps.post(url, status=429, json=THROTTLED, headers={'Retry-After': '1'})
+    rsps.post(url, status=202, headers={'Azure-AsyncOperation': ARM + '/operationStatus/op1'})
+    client = make_client()
+    on_fake_clock(client)
+    assert client.post(BI + '/restore', {'objectType': 'x'}).status_code == 202
+    assert client.request_count == 13 and len(client.warnings) == 7  # retries 1-6 and 10
+    assert [json.loads(c.request.body) for c in rsps.calls] == [{'objectType': 'x'}] * 13
+
+
+def test_client_jitter_uses_its_random(rsps, make_client):
+    for dummy in range(5):
+        rsps.get(ARM + VAULT, status=429, headers={'Retry-After': '2'})
+    rsps.get(ARM + VAULT, json={})
+    client = make_client()
+    client.random = random.Random(7).random
+    client.get(VAULT)
+    assert len(client.slept) == 5 and all(2.0 <= wait < 4.0 for wait in client.slept)
+    assert len(set(client.slept)) == 5
+
+
+@pytest.mark.parametrize('verb, statuses, max_retries, attempts, outcome', [
+    ('get', [503] * 7, 6, 7, 503),                  # 5xx: six retries, then the answer is returned
+    ('get', [503] * 3, 2, 3, 503),
+    ('get', [429] * 8 + [503] * 6 + [200], 6, 15, 200),  # 429s do not use up the 5xx retries
+    ('put', [502] * 6 + [200], 6, 7, 200),
+    ('post', [429] * 3 + [500], 6, 4, OUTCOME_UNKNOWN),  # a 5xx on the restore POST is still never re-sent
+])
+# pylint: disable-next=too-many-arguments
+def test_5xx_count_limit_is_unchanged(rsps, make_client, verb, statuses, max_retries, attempts, outcome):
+    for status in statuses:
+        rsps.add(verb.upper(), ARM + BI, status=status, json=INTERNAL if status >= 500 else {},
+                 headers={'Retry-After': '1'} if status == 429 else {})
+    client = make_client(max_retries=max_retries)
+    on_fake_clock(client)
+    call = {'get': lambda: client.get(BI), 'put': lambda: client.put(BI, {}), 'post': lambda: client.post(BI, {})}[verb]
+    if outcome == OUTCOME_UNKNOWN:
+        with pytest.raises(DataProtectionError) as info:
+            call()
+        assert info.value.code == OUTCOME_UNKNOWN
+    else:
+        assert call().status_code == outcome
+    assert client.request_count == attempts
 
 
 # ---------------------------------------------------------------- the token authority unreachable
@@ -425,7 +538,7 @@ def test_no_token_or_query_in_any_warning_or_error(rsps, make_client):
             call()
         texts += [str(info.value), repr(info.value.as_dict()), repr(info.value.fail_kwargs())]
     texts += client.warnings
-    assert len(client.warnings) == 4
+    assert len(client.warnings) == 5  # 429, 401, then three retries of 503/refused/timeout (a 429 is not counted)
     for text in texts:
         assert SENTINEL_TOKEN not in text and 'sig=' not in text and 'Bearer' not in text
 

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError
@@ -39,6 +41,32 @@ def test_retry_delay_prefers_retry_after_up_to_the_cap(headers, expected):
     assert _retry.retry_delay(1, 20, lambda: 0.5, headers=headers) == expected
 
 
+@pytest.mark.parametrize('headers, retry, rand, cap, expected', [
+    ({'Retry-After': '1'}, 1, 0.0, 60, 1.0),         # Retry-After ...
+    ({'Retry-After': '1'}, 1, 0.5, 60, 1.5),         # ... plus up to as much again at random
+    ({'Retry-After': '1'}, 9, 0.99, 60, 1.99),       # the retry number does not matter with a Retry-After
+    ({'Retry-After': '10'}, 1, 0.5, 60, 15.0),
+    ({'Retry-After': '40'}, 1, 0.9, 60, 60),         # capped
+    ({'Retry-After': '3600'}, 1, 0.0, 20, 20),
+    ({'Retry-After': '0'}, 1, 0.5, 60, 1.5),         # at least THROTTLE_MIN_WAIT: never a busy loop
+    ({'retry-after-ms': '200'}, 1, 0.0, 60, 1.0),
+    ({}, 1, 0.5, 60, 0.75),                          # no Retry-After: the jittered backoff of retry_delay
+    ({}, 3, 1.0, 60, 4.0),
+    ({'Retry-After': 'soon'}, 8, 1.0, 60, 60),
+    (None, 2, 0.5, 60, 1.5),
+])
+def test_throttle_delay_is_retry_after_plus_jitter(headers, retry, rand, cap, expected):
+    assert _retry.throttle_delay(retry, cap, lambda: rand, headers=headers) == pytest.approx(expected)
+
+
+def test_throttle_jitter_spreads_clients_between_retry_after_and_twice_that():
+    rand = random.Random(20250101).random  # seeded: the same draws every run
+    waits = [_retry.throttle_delay(1, 60, rand, headers={'Retry-After': '4'}) for dummy in range(1000)]
+    assert all(4.0 <= wait < 8.0 for wait in waits)
+    assert min(waits) < 4.2 and max(waits) > 7.8  # spread over the whole interval, not in lockstep
+    assert len(set(waits)) > 990
+
+
 @pytest.mark.parametrize('exc, expected', [
     (requests.exceptions.ConnectionError(MaxRetryError(None, '/x', NewConnectionError(None, '[Errno 111] Connection refused'))),
      True),
@@ -55,6 +83,7 @@ def test_transient_network_errors(exc, expected):
 def test_one_implementation():
     """ArmClient, the LRO poller and the metadata read use these helpers, not copies of them."""
     assert _arm_client.retry_delay is _retry.retry_delay and _auth.retry_delay is _retry.retry_delay
+    assert _arm_client.throttle_delay is _retry.throttle_delay and _arm_client.THROTTLE_BUDGET == 300
     assert _arm_client.RETRY_STATUSES is _retry.RETRY_STATUSES is _auth.RETRY_STATUSES
     assert _lro.parse_retry_after is _retry.parse_retry_after
     assert not hasattr(_arm_client, 'parse_retry_after')
