@@ -28,7 +28,7 @@ ANSIBLE_RESULT_KEYS = frozenset((
     'exception', 'module_stdout', 'module_stderr', 'rc', 'attempts', 'retries', 'censored', 'false_condition',
     'ansible_facts', 'item', 'ansible_loop_var', 'ansible_index_var', 'results', 'stdout', 'stderr', 'stdout_lines',
     'stderr_lines', 'start', 'end', 'delta', 'unreachable', 'ansible_job_id', 'finished', 'started',
-    'failed_when_result', 'changed_when_result',
+    'failed_when_result', 'changed_when_result', 'failed_when_suppressed_exception',
 ))
 
 _TYPES = {

@@ -190,6 +190,20 @@ recovery_point:
     recovery_point_time: '2024-04-02T01:00:12.1234567Z'
     datastores: [ArchiveStore]
     archive_only: true
+target_exists:
+  description:
+    - Whether the target database exists on the target server, as read before deciding (database targets only).
+    - It is read when a completed restore job of the same recovery point to the same target was found, and before
+      starting (or, in check mode, validating) a new restore. V(true) with a completed job in RV(job) means that
+      restore is still in place and nothing is started; V(false) with a completed job found means its database was
+      dropped since, so the job is not reused and a new restore is started (validated only, in check mode).
+    - Also returned when the task failed after the database was read (for example when the check mode validation
+      failed), so a caller can tell a dropped target from another failure.
+    - Not returned for a files target, when only a running restore job was found (the target is not read then), or
+      when the database could not be read (a warning says so).
+  returned: for a database target, when its existence was read
+  type: bool
+  sample: false
 msg:
   description: What happened.
   returned: always
@@ -252,11 +266,19 @@ def _target_state(client, plan, cache):
     return cache['state']
 
 
-def _check_target_absent(module, client, plan, cache):
+def _note_target_state(result, cache):
+    """Return `target_exists` once the target database's existence was read (True/False, never a guess)."""
+    exists = cache.get('state', (None, None))[0]
+    if exists is not None:
+        result['target_exists'] = exists
+
+
+def _check_target_absent(module, client, plan, cache, result):
     exists, why = _target_state(client, plan, cache)
+    _note_target_state(result, cache)
     if exists:
         server = plan.target.server_id.rstrip('/').rsplit('/', 1)[-1]
-        module.fail_json(msg=EXISTS_MSG % (plan.target.database_name, server), **plan_result(plan))
+        module.fail_json(msg=EXISTS_MSG % (plan.target.database_name, server), **result)
     if exists is None and why:
         module.warn('Could not check whether the target database %s exists (%s); the service refuses an existing '
                     'database (UserErrorDatabaseNameAlreadyInUse).' % (plan.destination, why))
@@ -322,7 +344,7 @@ def run(module):
         if params[name] <= 0:
             raise ValueError('%s must be a positive number of seconds, not %d.' % (name, params[name]))
     client = module.client
-    deadline = module.deadline(params['wait_timeout'])
+    deadline = client.deadline = module.deadline(params['wait_timeout'])  # throttled requests stop at it too
     plan = prepare_restore(client, params, inputs)
     result = plan_result(plan)
     try:
@@ -336,6 +358,7 @@ def _restore(module, client, plan, deadline, result):
     params = module.params
     target_cache = {}
     existing = _reusable(module, client, plan, find_existing_restore(client, plan), target_cache)
+    _note_target_state(result, target_cache)
     if existing is not None:
         result.update(job_id=existing['job_id'], job=existing)
         if params['wait'] and not existing['is_terminal'] and not module.check_mode:
@@ -344,7 +367,7 @@ def _restore(module, client, plan, deadline, result):
             _describe(plan), existing['job_id'], result['job']['status'])
         return result
 
-    _check_target_absent(module, client, plan, target_cache)
+    _check_target_absent(module, client, plan, target_cache, result)
 
     if module.check_mode:
         validate_restore(client, plan, deadline)
@@ -367,13 +390,7 @@ def _restore(module, client, plan, deadline, result):
 
 def main():
     module = DataProtectionModule(argument_spec=ARGSPEC, supports_check_mode=True, **CONSTRAINTS)
-    try:
-        result = run(module)
-    except ValueError as exc:
-        module.fail_json(msg=str(exc), changed=False)
-    except DataProtectionError as err:
-        module.fail_from_error(err, changed=False)
-    module.exit_json(**result)
+    module.exit_with(run)
 
 
 if __name__ == '__main__':

@@ -66,6 +66,47 @@ def test_database_restore_check_real_rerun(demo, run_role, unique_name):
     assert len(demo.restore_jobs()) == jobs + 1
 
 
+READER = 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
+AUTHORIZATION_API = '2022-04-01'
+
+
+def test_repeated_drill_after_drop_and_a_removed_grant_grants_and_validates_again(demo, run_role, unique_name):
+    """bugs-found.md I1: the database a completed restore created was dropped, and the vault identity lost its Reader
+    role on the target server since. The completed job is not an earlier restore any more: the role grants again,
+    validates (the early check of the dropped target does not stop it) and starts a new restore."""
+    name = unique_name('redrill')
+    role_vars = _database_vars(demo, name)
+    demo.wait_idle()
+    first = run_role(role_vars, emulator=demo).assert_ok()
+    result = first.task('Show the result')['result']['postgresql_restore_result']
+    assert result['status'] == 'Completed' and not result['earlier_restore']
+
+    demo.psql('targetossserver', 'postgres', 'DROP DATABASE %s' % name)
+    server = demo.server_id('targetossserver')
+    principal = demo.arm('GET', demo.vault_id).json()['identity']['principalId']
+    listed = demo.arm('GET', server + '/providers/Microsoft.Authorization/roleAssignments',
+                      params={'$filter': "principalId eq '%s'" % principal, 'api-version': AUTHORIZATION_API})
+    assert listed.status_code == 200, listed.text
+    readers = [a['id'] for a in listed.json()['value'] if a['properties']['roleDefinitionId'].lower().endswith(READER)]
+    assert readers, 'the vault identity has no Reader role to remove'
+    for assignment in readers:
+        deleted = demo.arm('DELETE', assignment, params={'api-version': AUTHORIZATION_API})
+        assert deleted.status_code in (200, 204), deleted.text
+    jobs = len(demo.restore_jobs())
+
+    again = run_role(role_vars, emulator=demo).assert_ok()
+    second = again.task('Show the result')['result']['postgresql_restore_result']
+    assert second['earlier_restore'] is False and second['job_id'] != result['job_id']
+    assert second['status'] == 'Completed'
+    assert [g['role'] for g in second['granted']] == ['Reader']
+    probe = again.task('Check that the database the earlier restore created still exists')
+    assert probe['status'] == 'ok' and probe['result']['target_exists'] is False
+    assert probe['result']['error']['code'] == 'UserErrorMSIMissingPermissions'  # before the grant: not a failure
+    assert again.task('Validate the restore (retried while')['status'] == 'ok'
+    assert len(demo.restore_jobs()) == jobs + 1
+    assert name in demo.databases('targetossserver')
+
+
 def test_files_restore_of_a_flexible_server_real_rerun(demo, run_role, unique_name):
     prefix = unique_name('drill').replace('_', '-')
     role_vars = {

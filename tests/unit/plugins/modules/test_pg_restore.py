@@ -76,6 +76,7 @@ def test_restore_starts_once_and_returns_the_job_guid(arm):
     assert sent[0] == result['request']
     assert sent[0]['restoreTargetInfo']['datasourceInfo']['resourceID'] == TARGET_DB
     assert not arm.calls('POST', '/validateRestore')
+    assert result['target_exists'] is False
     # the target database was looked up with the PostgreSQL provider's api-version
     lookup = arm.calls('GET', '/databases/emprestored21')[0]
     assert 'api-version=2017-12-01' in lookup.request.url
@@ -118,6 +119,10 @@ def test_rerun_finds_the_existing_job_and_changes_nothing(arm, status):
     assert result['msg'] == 'A restore of recovery point %s (VaultStore) to %s already exists: job %s is %s; nothing ' \
                             'was started.' % (RP_VAULT, TARGET_DB, JOB_ID, status)
     assert not arm.calls('POST')
+    if status == 'Completed':
+        assert result['target_exists'] is True
+    else:
+        assert 'target_exists' not in result  # a running restore is reused without reading the target
 
 
 def test_completed_restore_whose_database_was_dropped_restores_again(arm):
@@ -129,6 +134,22 @@ def test_completed_restore_whose_database_was_dropped_restores_again(arm):
     assert len(arm.posted('/restore')) == 1
     assert len(arm.calls('GET', '/databases/emprestored21')) == 1  # read once, used twice
     assert any('no longer exists; starting a new restore' in w for w in arm.warnings)
+    assert result['target_exists'] is False
+
+
+@pytest.mark.parametrize('validation', ['operation_validate_succeeded', 'operation_validate_failed'])
+def test_check_mode_tells_a_dropped_target_of_a_completed_restore(arm, validation):
+    """What the role asks before granting anything: is the completed restore still there? `target_exists` answers,
+    also when the check mode validation of the new restore then fails (before the role's grant, say)."""
+    prepared(arm, jobs=[[job('job_restore_completed')]])  # the target database GET answers 404
+    arm.lro(BI_PATH + '/validateRestore', load(validation))
+    result, failed = arm.run(module, DB_ARGS, check_mode=True)
+    assert failed is (validation == 'operation_validate_failed'), result
+    assert result['target_exists'] is False
+    assert 'job' not in result and 'job_id' not in result  # the completed job is not reused
+    assert result['changed'] is not failed
+    assert len(arm.calls('GET', '/databases/emprestored21')) == 1
+    assert not arm.calls('POST', '/restore')
 
 
 def test_rerun_ignores_a_failed_job_of_the_same_restore(arm):
@@ -158,6 +179,7 @@ def test_existing_target_database_is_refused_without_post(arm):
     prepared(arm, target_exists=True)
     result, failed = arm.run(module, DB_ARGS)
     assert failed
+    assert result['target_exists'] is True
     assert result['msg'] == ("Target database 'emprestored21' already exists on server 'targetossserver'. Choose another "
                              "target_database_name or drop it first; pg_restore never overwrites a database.")
     assert result['changed'] is False
@@ -183,6 +205,7 @@ def test_unreadable_target_warns_and_goes_on(arm):
     assert result['job_id'] == JOB_ID
     assert arm.warnings == ['Could not check whether the target database %s exists (HTTP 403); the service refuses an '
                             'existing database (UserErrorDatabaseNameAlreadyInUse).' % TARGET_DB]
+    assert 'target_exists' not in result  # unknown is not reported as a guess
 
 
 def test_lost_answer_is_not_reposted_and_the_job_is_found(arm):
@@ -318,6 +341,7 @@ def test_flexible_server_files_restore_and_its_rerun(arm):
     assert not failed
     assert again['changed'] is False and again['job_id'] == JOB_ID
     assert len(arm.calls('POST', '/restore')) == 1
+    assert 'target_exists' not in result and 'target_exists' not in again  # blobs are not read beforehand
 
 
 def test_archive_restore_sends_a_rehydration_request(arm):
