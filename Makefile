@@ -66,9 +66,9 @@ PYVER = $$($(VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:
 PYTEST = cd $$(readlink -f $(INSTALLED)) && DP_REPO_ROOT=$(CURDIR) PYTHONPATH=$$(readlink -f $(COLLECTIONS)) PYTHONDONTWRITEBYTECODE=1 \
 	pytest -p no:cacheprovider --rootdir . --confcutdir . --strict-markers -o xfail_strict=true
 
-TEST_GATES := venv build install changelog-lint ee-check unit docs-lint lint sanity integration test-faults molecule
+TEST_GATES := venv build install changelog-lint ee-check unit unit-compat docs-lint lint sanity integration test-faults molecule
 
-.PHONY: help venv build install unit sanity lint docs-lint changelog-lint ee-check integration molecule \
+.PHONY: help venv build install unit unit-compat sanity lint docs-lint changelog-lint ee-check integration molecule \
 	test test-faults demo bench emulator-start emulator-stop clean distclean
 
 help:
@@ -79,6 +79,7 @@ help:
 	@echo '  make build           ansible-galaxy collection build -> $(TARBALL)'
 	@echo '  make install         install the tarball into .cache/collections (what every gate below uses)'
 	@echo '  make unit            pytest tests/unit, run inside the installed collection'
+	@echo '  make unit-compat     the unit tests again on each of COMPAT_CORE_VERSIONS ($(COMPAT_CORE_VERSIONS)), own venvs'
 	@echo '  make sanity          ansible-test sanity --local on a copy of the installed collection'
 	@echo '  make lint            ansible-lint (production profile, .config/ansible-lint.yml)'
 	@echo '  make docs-lint       antsibull-docs lint-collection-docs --plugin-docs on a copy of the installed collection'
@@ -183,6 +184,23 @@ integration: $(INSTALL_STAMP)
 		echo "integration: no tests under tests/integration yet"; exit 0; fi; \
 	($(PYTEST) $(PYTEST_ARGS) --ignore=tests/integration/faults tests/integration) || rc=$$?; \
 	if [ "$${rc:-0}" = 5 ]; then echo "integration: no integration tests collected"; elif [ "$${rc:-0}" != 0 ]; then exit $$rc; fi
+
+# The oldest ansible-core releases meta/runtime.yml accepts (requires_ansible), each in a small venv of its own under
+# .cache/compat (rebuilt when tests/unit/requirements.txt changes): the unit tests run every module on each, so an
+# AnsibleModule or module_utils difference between releases fails here, not on a user's AWX execution environment.
+# (The main venv has the newest ansible-core this Python can run; sanity and integration run there.)
+COMPAT_CORE_VERSIONS ?= 2.17 2.18
+unit-compat: $(INSTALL_STAMP)
+	@for v in $(COMPAT_CORE_VERSIONS); do \
+		venv=$(CACHE)/compat/core-$$v; stamp=$$venv/.stamp; \
+		if [ ! -f $$stamp ] || [ tests/unit/requirements.txt -nt $$stamp ]; then \
+			rm -rf $$venv && $(PYTHON) -m venv $$venv && \
+			$$venv/bin/python -m pip --disable-pip-version-check install -q "ansible-core==$$v.*" \
+				-r tests/unit/requirements.txt pytest pytest-mock pyyaml && touch $$stamp; \
+		fi; \
+		echo "unit-compat: ansible-core $$($$venv/bin/python -c "from ansible.release import __version__; print(__version__)")"; \
+		(export PATH=$$venv/bin:$$PATH; $(PYTEST) -q $(PYTEST_ARGS) tests/unit) || exit $$?; \
+	done
 
 # The fault suite: the role and modules while the emulator misbehaves. Three workers: most of its time is
 # spent waiting on ansible-playbook runs and emulator durations, not on CPU.

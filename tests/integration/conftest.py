@@ -600,12 +600,14 @@ class RunningPlaybook:
         return _read_records(self.results_file)
 
     def kill(self, sig=signal.SIGKILL):
-        """Kills ansible-playbook and its workers (its own process group)."""
+        """Kills ansible-playbook, its workers and the modules they run. The workers call setsid() (ansible-core
+        2.19), so killing the process group would leave them, and the module they run, going on."""
         if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                pass
+            for pid in [self.proc.pid] + _descendants(self.proc.pid):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
 
     def wait(self, timeout=DEFAULT_TIMEOUT):
         try:
@@ -619,6 +621,24 @@ class RunningPlaybook:
                                 Path(self._stderr).read_text(errors='replace'), _read_records(self.results_file),
                                 self.command)
         return result
+
+
+def _descendants(pid):
+    """The pids of every process below `pid` (from /proc), children first."""
+    children = {}
+    for entry in Path('/proc').iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / 'stat').read_text().rsplit(')', 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(children.get(child, []))
+    return found
 
 
 def _read_records(path):
