@@ -397,6 +397,10 @@ _AAD_ACTIONS = {
 }
 _GENERIC_AUTH_ACTION = ('Check auth_source and its options (client_id, secret, tenant or the AZURE_* environment '
                         'variables; az login for auth_source cli) and that cloud_environment names the right cloud.')
+_NO_CREDENTIALS_ACTION = ('No credential is configured and this host has neither a managed identity nor an Azure CLI '
+                          'login: give client_id, secret and tenant (or AZURE_CLIENT_ID, AZURE_SECRET, AZURE_TENANT), '
+                          'or run az login and set auth_source cli, or run where a managed identity is assigned '
+                          '(auth_source msi).')
 
 
 def get_access_token(credential, scope):
@@ -404,7 +408,9 @@ def get_access_token(credential, scope):
     try:
         return credential.get_token(scope).token
     except ClientAuthenticationError as exc:  # also raised when the authority could not be reached
-        raise auth_error(exc, scope, network=_network_cause(exc)) from exc
+        # auto with nothing configured tried the ambient sources (managed identity, then the CLI): say so
+        ambient = azure_identity is not None and isinstance(credential, azure_identity.DefaultAzureCredential)
+        raise auth_error(exc, scope, network=_network_cause(exc), ambient=ambient) from exc
     except AzureError as exc:  # the authority could not be reached
         raise auth_error(exc, scope, network=True) from exc
 
@@ -424,7 +430,7 @@ def _network_cause(exc):
     return False
 
 
-def auth_error(exc, scope, network=False):
+def auth_error(exc, scope, network=False, ambient=False):
     text = getattr(exc, 'message', None) or str(exc)
     what = f'Could not get an access token for {scope}'
     if is_tls_error(text):
@@ -436,6 +442,9 @@ def auth_error(exc, scope, network=False):
     match = _AADSTS.search(text)
     if match:
         code = match.group(1)
+    elif ambient:
+        return DataProtectionError(what, _first_lines(text), code='NoCredentialsFound',
+                                   recommended_actions=[_NO_CREDENTIALS_ACTION])
     else:
         code = 'CredentialUnavailable' if isinstance(exc, azure_identity.CredentialUnavailableError) else 'AuthenticationFailed'
     message = re.sub(rf'^(?:Authentication failed:\s*)?(?:{code}:\s*)?', '', _first_lines(text))  # no echo of the code

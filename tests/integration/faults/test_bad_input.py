@@ -71,6 +71,17 @@ def test_malformed_input_fails_before_any_call(femu, play, option):
     assert _calls(femu) == {}, 'calls made for a malformed %s: %s' % (option, _calls(femu))
 
 
+def test_flexible_target_server_is_refused_before_any_call(femu, play):
+    """A flexible server as the target of a database restore: the role says to restore as files, before it stores
+    a secret or grants anything."""
+    values = femu.restore_vars('never_made')
+    values['target_server_id'] = ('/subscriptions/%s/resourceGroups/targetrg/providers/Microsoft.DBforPostgreSQL/'
+                                  'flexibleServers/targetflex' % femu.sub)
+    message = _message(play('restore_database', values).assert_failed())
+    assert 'is a flexible server' in message and 'restore as files' in message, message
+    assert _calls(femu) == {}, 'calls made for a flexible target: %s' % _calls(femu)
+
+
 @pytest.mark.parametrize('option', sorted(MALFORMED))
 def test_malformed_input_module_fails_before_any_call(femu, play, option):
     """The same inputs given to pg_restore_validate: failed before any request, even the token or the metadata."""

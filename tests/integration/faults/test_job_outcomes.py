@@ -62,6 +62,8 @@ def test_cancelled_job_reports_cancellation_and_job_id(femu, play, unique_name):
     result = running.wait().assert_failed()
     message = _failure_text(result)
     assert job in message and 'Cancel' in message, message
+    # no error details: what to read next, and that a re-run starts afresh
+    assert 'job_status.yml playbook (job_id=%s)' % job in message and 'starts a new restore' in message, message
     assert femu.wait_job(job) == 'Cancelled'
     assert db not in femu.databases('targetossserver')
     assert json.dumps(result.failed[-1]['result']).count(job) >= 1

@@ -436,6 +436,27 @@ def test_token_errors(error, code, phrase):
     assert 'Trace ID' not in text and 'ignore' not in text and text.count(code) == 1
 
 
+class _NothingConfigured(_auth.azure_identity.DefaultAzureCredential):
+    """What auth_source auto builds when nothing is configured, failing as it does on a host with no managed
+    identity and no az login (without probing IMDS, which is not a loopback address)."""
+
+    def __init__(self):  # pylint: disable=super-init-not-called
+        pass
+
+    def get_token(self, *scopes, **kwargs):
+        raise ClientAuthenticationError('DefaultAzureCredential failed to retrieve a token from the included '
+                                        'credentials.\nAttempted credentials:\n\tManagedIdentityCredential: '
+                                        'ManagedIdentityCredential authentication unavailable, no response from the '
+                                        'IMDS endpoint.\n\tAzureCliCredential: Azure CLI not found on path')
+
+
+def test_nothing_configured_says_what_to_configure():
+    with pytest.raises(DataProtectionError) as info:
+        _auth.get_access_token(_NothingConfigured(), 'https://management.azure.com/.default')
+    assert info.value.code == 'NoCredentialsFound'
+    assert 'AZURE_CLIENT_ID' in str(info.value) and 'az login' in str(info.value)
+
+
 def test_unreachable_authority_from_the_installed_azure_identity():
     """The real ClientSecretCredential against a closed local port: AuthorityUnreachable, which ArmClient retries."""
     with socket.socket() as probe:
