@@ -175,6 +175,9 @@ lint: $(INSTALL_STAMP)
 sanity: $(CHECK_STAMP) $(HOME_STAMP)
 	cd $$(readlink -f $(CHECK_COPY)) && rm -rf tests/output && HOME=$(TEST_HOME) ansible-test sanity --local --python $(PYVER) --color no $(SANITY_ARGS)
 
+# Three workers for tests/integration too (each has its own emulator): like the fault suite, most of the time is
+# ansible-playbook runs waiting on the emulator; on two cores this takes the suite from ~7 to ~4 minutes.
+INTEGRATION_WORKERS ?= 3
 integration: $(INSTALL_STAMP)
 	@# the emulator's own tests first (tests/emulator/tests, run from its package directory)
 	@if [ -n "$$(find tests/emulator/tests -name 'test_*.py' 2>/dev/null | head -1)" ]; then \
@@ -182,7 +185,7 @@ integration: $(INSTALL_STAMP)
 	else echo "integration: no emulator tests under tests/emulator/tests yet"; fi
 	@if [ -z "$$(find tests/integration -name 'test_*.py' 2>/dev/null | head -1)" ]; then \
 		echo "integration: no tests under tests/integration yet"; exit 0; fi; \
-	($(PYTEST) $(PYTEST_ARGS) --ignore=tests/integration/faults tests/integration) || rc=$$?; \
+	($(PYTEST) -n $(INTEGRATION_WORKERS) $(PYTEST_ARGS) --ignore=tests/integration/faults tests/integration) || rc=$$?; \
 	if [ "$${rc:-0}" = 5 ]; then echo "integration: no integration tests collected"; elif [ "$${rc:-0}" != 0 ]; then exit $$rc; fi
 
 # The oldest ansible-core releases meta/runtime.yml accepts (requires_ansible), each in a small venv of its own under

@@ -10,7 +10,7 @@ from . import rules
 from .arm_common import RG, SUB, authorize, check_rg, page, system_data
 from .errors import ApiError, UserError, bad_request, not_found
 from .server import ARM, empty_response, json_response
-from .util import ZERO_TIME, iso, iso_duration, norm_id, now, operation_id, parse_time
+from .util import ZERO_TIME, iso, iso_duration, micros, norm_id, now, operation_id, parse_time
 from .world import DB_TYPE, FLEX_TYPE, SINGLE, SINGLE_TYPE
 
 NS = "Microsoft.DataProtection"
@@ -266,7 +266,7 @@ class DataProtectionProvider:
         v, rec = self._bi(sub, rg, vault, bi)
         authorize(self.app, req, A + "/backupInstances/recoveryPoints/read", rec["id"])
         crit = self._parse_filter(req.q("$filter"))
-        us = lambda t: int(round(t * 1e6))  # noqa: E731  compare at the microsecond the API shows
+        us = micros  # compare at the microsecond the API shows
         ds = crit.get("restorePointDataStoreId")
         ds = ds.lower() if ds else None
         start = us(crit["startDate"]) if "startDate" in crit else None

@@ -22,6 +22,16 @@ def iso(ts, frac=True):
     return d.strftime("%Y-%m-%dT%H:%M:%S.") + "%07dZ" % (d.microsecond * 10)
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def micros(ts):
+    """Epoch seconds -> whole microseconds, rounded exactly as iso() shows them (datetime's rounding of the float;
+    ``round(ts * 1e6)`` can differ by one when the product rounds), so that a time a client copies from a response
+    compares equal to the record it came from."""
+    return (dt.datetime.fromtimestamp(ts, dt.timezone.utc) - _EPOCH) // dt.timedelta(microseconds=1)
+
+
 _ISO_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$")
 
 
