@@ -192,16 +192,12 @@ recovery_point:
     archive_only: true
 target_exists:
   description:
-    - Whether the target database exists on the target server, as read before deciding (database targets only).
-    - It is read when a completed restore job of the same recovery point to the same target was found, and before
-      starting (or, in check mode, validating) a new restore. V(true) with a completed job in RV(job) means that
-      restore is still in place and nothing is started; V(false) with a completed job found means its database was
-      dropped since, so the job is not reused and a new restore is started (validated only, in check mode).
-    - Also returned when the task failed after the database was read (for example when the check mode validation
-      failed), so a caller can tell a dropped target from another failure.
-    - Not returned for a files target, when only a running restore job was found (the target is not read then), or
-      when the database could not be read (a warning says so).
-  returned: for a database target, when its existence was read
+    - Whether the target database existed when the module looked (database targets only).
+    - With a completed restore job of the same point to the same target, V(true) means that restore is still in place
+      (the job is returned in RV(job) and nothing is started); V(false) means its database was dropped since, so a new
+      restore is started (in check mode, validated).
+    - Also returned when the task failed after the look, so that a caller can tell a dropped target from another failure.
+  returned: for a database target, when the database could be read (not when only a running restore job was found)
   type: bool
   sample: false
 msg:
