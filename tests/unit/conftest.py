@@ -140,6 +140,19 @@ def module_args(args):
         basic._ANSIBLE_ARGS = old
 
 
+def run_main(main, args, check_mode=False, diff=False):
+    """(result, failed) of a module's main() run with `args`; needs the `exit_fail` fixture."""
+    args = dict(args)
+    if check_mode:
+        args['_ansible_check_mode'] = True
+    if diff:
+        args['_ansible_diff'] = True
+    with module_args(args):
+        with pytest.raises((AnsibleExitJson, AnsibleFailJson)) as info:
+            main()
+    return info.value.result, isinstance(info.value, AnsibleFailJson)
+
+
 class AnsibleExitJson(Exception):
     """exit_json was called: .result holds its keyword arguments."""
 

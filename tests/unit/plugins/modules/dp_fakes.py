@@ -18,23 +18,15 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 import requests
 import responses
 
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _auth, _module
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._lro import Deadline
 
-try:  # plain pytest: tests/unit/conftest.py is the module `conftest`
-    from conftest import (  # pylint: disable=import-error
-        SENTINEL_SECRET, SENTINEL_TOKEN, SUBSCRIPTION, TEST_CLOUD, AnsibleExitJson, AnsibleFailJson, FakeClock,
-        FakeCredential, module_args,
-    )
-except ImportError:  # ansible-test units: conftest is a module of the collection's test package
-    from ansible_collections.azure_backup.dataprotection.tests.unit.conftest import (
-        SENTINEL_SECRET, SENTINEL_TOKEN, SUBSCRIPTION, TEST_CLOUD, AnsibleExitJson, AnsibleFailJson, FakeClock,
-        FakeCredential, module_args,
-    )
+from ansible_collections.azure_backup.dataprotection.tests.unit.conftest import (
+    SENTINEL_SECRET, SENTINEL_TOKEN, SUBSCRIPTION, TEST_CLOUD, FakeClock, FakeCredential, run_main,
+)
 
 FIXTURES = Path(__file__).parent / 'fixtures'
 MAX_SLEEPS = 500
@@ -104,15 +96,10 @@ class FakeArm:
 
     # ------------------------------------------------------------ running a module
 
-    def run(self, module, args, check_mode=False):
+    @staticmethod
+    def run(module, args, check_mode=False):
         """(result, failed) of module.main() with `args`."""
-        args = dict(args)
-        if check_mode:
-            args['_ansible_check_mode'] = True
-        with module_args(args):
-            with pytest.raises((AnsibleExitJson, AnsibleFailJson)) as info:
-                module.main()
-        return info.value.result, isinstance(info.value, AnsibleFailJson)
+        return run_main(module.main, args, check_mode=check_mode)
 
     # ------------------------------------------------------------ what was sent
 

@@ -15,7 +15,7 @@ from ansible_collections.azure_backup.dataprotection.plugins.module_utils import
 from ansible_collections.azure_backup.dataprotection.plugins.modules import keyvault_secret
 
 from ansible_collections.azure_backup.dataprotection.tests.unit.conftest import (
-    SENTINEL_SECRET, SENTINEL_TOKEN, TEST_CLOUD, AnsibleExitJson, AnsibleFailJson, FakeCredential, module_args,
+    SENTINEL_SECRET, SENTINEL_TOKEN, TEST_CLOUD, FakeCredential, run_main,
 )
 
 VAULT = 'https://kv1.vault.example.test'
@@ -52,15 +52,7 @@ def bundle(value, version=VERSION1, content_type=None, tags=None):
 
 
 def run(args, check_mode=False, diff=False):
-    args = dict(args)
-    if check_mode:
-        args['_ansible_check_mode'] = True
-    if diff:
-        args['_ansible_diff'] = True
-    with module_args(args):
-        with pytest.raises((AnsibleExitJson, AnsibleFailJson)) as info:
-            keyvault_secret.main()
-    return info.value.result, isinstance(info.value, AnsibleFailJson)
+    return run_main(keyvault_secret.main, args, check_mode=check_mode, diff=diff)
 
 
 def assert_no_leak(result):

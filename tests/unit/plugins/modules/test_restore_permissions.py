@@ -17,7 +17,7 @@ from ansible_collections.azure_backup.dataprotection.plugins.module_utils import
 from ansible_collections.azure_backup.dataprotection.plugins.modules import restore_permissions as rp
 
 from ansible_collections.azure_backup.dataprotection.tests.unit.conftest import (
-    ARM, SENTINEL_TOKEN, SUBSCRIPTION, TEST_CLOUD, AnsibleExitJson, AnsibleFailJson, FakeCredential, module_args,
+    ARM, SENTINEL_TOKEN, SUBSCRIPTION, TEST_CLOUD, FakeCredential, run_main,
 )
 
 SUB = f'/subscriptions/{SUBSCRIPTION}'
@@ -172,16 +172,9 @@ def warnings(monkeypatch):
 def run(args, check_mode=False, diff=False):
     args = dict({'vault_name': 'TestBkpVault', 'resource_group': 'testBkpVaultRG', 'subscription_id': SUBSCRIPTION},
                 **args)
-    if check_mode:
-        args['_ansible_check_mode'] = True
-    if diff:
-        args['_ansible_diff'] = True
-    with module_args(args):
-        with pytest.raises((AnsibleExitJson, AnsibleFailJson)) as info:
-            rp.main()
-    result = info.value.result
+    result, failed = run_main(rp.main, args, check_mode=check_mode, diff=diff)
     assert SENTINEL_TOKEN not in json.dumps(result, default=str)
-    return result, isinstance(info.value, AnsibleFailJson)
+    return result, failed
 
 
 DB = {'target_server_id': SERVER_ID + '/databases/emprestored21', 'secret_uri': SECRET_URI}
