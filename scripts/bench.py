@@ -30,7 +30,8 @@ BENCH_SECTIONS [single,defaults,scale,stress,data,list], BENCH_SCALE [1,10,50], 
 BENCH_LIST_REPEAT [1], BENCH_THROTTLE [ARM's buckets; e.g. read_capacity=50,read_refill=5],
 BENCH_STRESS_N [20], BENCH_STRESS_THROTTLE [a fifth of ARM's], BENCH_CONCURRENCY [50: Ansible forks, SDK
 threads, curl background processes], BENCH_POLL [1 s: how often every contender reads the job],
-BENCH_JOB_SECONDS [10: job length in single/defaults], BENCH_LARGE [0: 1 adds the 1 GB database], BENCH_SIZES
+BENCH_JOB_SECONDS [10: job length in single/defaults], BENCH_PROGRESS [1: the playbook's progress lines in
+single/defaults; 0: pg_restore waits in one process], BENCH_LARGE [0: 1 adds the 1 GB database], BENCH_SIZES
 [100 (MB)], BENCH_POINTS [10000], BENCH_KEEP [0: 1 keeps the run dir under /tmp], BENCH_OUT [.bench],
 BENCH_PUBLISH [0: 1 writes docs/benchmarks.json and the table in docs/benchmarks.md].
 `python scripts/bench.py --from .bench/results.json` prints (and with BENCH_PUBLISH=1 publishes) the table again
@@ -107,6 +108,7 @@ class Bench:
         self.concurrency = env_int("BENCH_CONCURRENCY", 50)
         self.poll = env_int("BENCH_POLL", 1)
         self.job_seconds = float(os.environ.get("BENCH_JOB_SECONDS", "10"))
+        self.progress = os.environ.get("BENCH_PROGRESS", "1") not in ("", "0", "false", "no")
         self.large = full or os.environ.get("BENCH_LARGE", "0") not in ("", "0", "false", "no")
         sizes = env_list("BENCH_SIZES", "100")
         self.sizes = [int(s) for s in sizes] + ([1024] if self.large and "1024" not in sizes else [])
@@ -239,6 +241,8 @@ class Bench:
                      "secret_uri": emu.secret_uri()}
         if poll is not None:
             variables.update(poll_interval=poll, grant_permissions=False)
+        if not self.progress:
+            variables.update(progress=False)
         variables.update(extra_vars or {})
         vars_file = self.path("vars", "%s-%s.json" % (tag, database))
         with open(vars_file, "w", encoding="utf-8") as fh:

@@ -93,6 +93,22 @@ def test_restore_as_database_from_a_vault_point_then_rerun_changes_nothing(
     restore_checks.assert_restored_as_of(emulator, database, state, tag)
 
 
+def test_without_progress_lines_pg_restore_waits_in_one_process(emulator, run_role, unique_name, restore_checks):
+    """postgresql_restore_progress false: no poll tasks run, pg_restore itself waits for the job, and the role still
+    ends with the job's final state and the restored rows."""
+    tag, database = unique_name('quiet'), unique_name('e2equiet')
+    point, state = restore_checks.backup_between_markers(emulator, tag)
+    role_vars = database_vars(emulator, database, postgresql_restore_progress=False,
+                              postgresql_restore_recovery_point_id=point['name'])
+    result = run_role(role_vars).assert_ok()
+    assert not [r for r in result.results if 'Poll the restore job' in r['task'] and r['status'] != 'skipped']
+    trigger = result.task('Start the restore (or find the one an earlier run started)')['result']
+    summary = role_result(result)
+    assert trigger['job']['status'] == summary['status'] == 'Completed' and trigger['job_id'] == summary['job_id']
+    assert summary['duration'] and summary['earlier_restore'] is False
+    restore_checks.assert_restored_as_of(emulator, database, state, tag)
+
+
 def test_restore_an_archive_only_point_rehydrates_it(emulator, run_role, unique_name, restore_checks):
     tag, database = unique_name('arch'), unique_name('e2earch')
     point, state = restore_checks.backup_between_markers(emulator, tag)
