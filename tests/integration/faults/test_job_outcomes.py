@@ -48,6 +48,24 @@ def test_failed_job_reports_service_error_and_job_id(femu, play, unique_name):
     assert db not in femu.databases('targetossserver')
 
 
+def test_failed_job_without_progress_lines_fails_the_restore_task(femu, play, unique_name):
+    """progress=false: pg_restore waits in the role's restore task, so the failed job fails that task, with the job
+    id and the service's details, and exactly one restore is made (a failed job is not retried by the role)."""
+    db = unique_name('jobfailq')
+    femu.fault('job_failure', r'/restore$', method='POST', count=1, code=FAILURE_CODE, message=FAILURE_MESSAGE)
+    requested = femu.counters().get('restores_requested', 0)
+    result = play('restore_database', dict(femu.restore_vars(db), progress=False)).assert_failed()
+    jobs = femu.jobs_to(db)
+    assert len(jobs) == 1 and jobs[0]['properties']['status'] == 'Failed'
+    failed = result.failed[-1]
+    assert failed['action'].endswith('pg_restore'), failed['task']
+    for expected in (jobs[0]['name'], FAILURE_CODE, FAILURE_MESSAGE):
+        assert expected in failed['result']['msg'], failed['result']['msg']
+    assert failed['result']['job']['status'] == 'Failed'
+    assert femu.counters().get('restores_requested', 0) == requested + 1
+    assert not [r for r in result.results if 'Poll the restore job' in r['task'] and r['status'] != 'skipped']
+
+
 def test_cancelled_job_reports_cancellation_and_job_id(femu, play, unique_name):
     """Someone cancels the restore job while the role waits: the role stops, saying the job was cancelled, with
     its id; the half-restored database is removed by the service and nothing else is touched."""
