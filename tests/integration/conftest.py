@@ -601,13 +601,22 @@ class RunningPlaybook:
 
     def kill(self, sig=signal.SIGKILL):
         """Kills ansible-playbook, its workers and the modules they run. The workers call setsid() (ansible-core
-        2.19), so killing the process group would leave them, and the module they run, going on."""
-        if self.proc.poll() is None:
-            for pid in [self.proc.pid] + _descendants(self.proc.pid):
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
+        2.19), so killing the process group would leave them, and the module they run, going on. Tests kill just as
+        a task starts, when a worker is being forked: every process is stopped first, until no new one appears, so
+        that none is forked between the look at /proc and the kill."""
+        if self.proc.poll() is not None:
+            return
+        stopped = []
+        found = [self.proc.pid]
+        while set(found) - set(stopped):
+            for pid in set(found) - set(stopped):
+                _signal(pid, signal.SIGSTOP)
+            _wait_stopped(found)  # SIGSTOP is asynchronous: a process may still fork until it is really stopped
+            stopped = found
+            found = [self.proc.pid] + _descendants(self.proc.pid)
+        for pid in stopped:
+            _signal(pid, sig)
+            _signal(pid, signal.SIGCONT)  # a signal other than SIGKILL waits for it
 
     def wait(self, timeout=DEFAULT_TIMEOUT):
         try:
@@ -621,6 +630,26 @@ class RunningPlaybook:
                                 Path(self._stderr).read_text(errors='replace'), _read_records(self.results_file),
                                 self.command)
         return result
+
+
+def _signal(pid, sig):
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_stopped(pids, timeout=2.0):
+    deadline = time.monotonic() + timeout
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                state = Path('/proc/%d/stat' % pid).read_text().rsplit(')', 1)[1].split()[0]
+            except (OSError, IndexError):
+                break  # gone
+            if state in ('T', 't', 'Z', 'X'):
+                break
+            time.sleep(0.005)
 
 
 def _descendants(pid):
