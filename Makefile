@@ -175,9 +175,10 @@ lint: $(INSTALL_STAMP)
 sanity: $(CHECK_STAMP) $(HOME_STAMP)
 	cd $$(readlink -f $(CHECK_COPY)) && rm -rf tests/output && HOME=$(TEST_HOME) ansible-test sanity --local --python $(PYVER) --color no $(SANITY_ARGS)
 
-# Three workers for tests/integration too (each has its own emulator): like the fault suite, most of the time is
-# ansible-playbook runs waiting on the emulator; on two cores this takes the suite from ~7 to ~4 minutes.
-INTEGRATION_WORKERS ?= 3
+# pytest workers for tests/integration and the fault suite (each worker has its own emulator): most of their time is
+# ansible-playbook runs waiting on the emulator, not CPU; on two cores 3 workers take the integration tests from
+# ~7 to ~4 minutes.
+TEST_WORKERS ?= 3
 integration: $(INSTALL_STAMP)
 	@# the emulator's own tests first (tests/emulator/tests, run from its package directory)
 	@if [ -n "$$(find tests/emulator/tests -name 'test_*.py' 2>/dev/null | head -1)" ]; then \
@@ -185,7 +186,7 @@ integration: $(INSTALL_STAMP)
 	else echo "integration: no emulator tests under tests/emulator/tests yet"; fi
 	@if [ -z "$$(find tests/integration -name 'test_*.py' 2>/dev/null | head -1)" ]; then \
 		echo "integration: no tests under tests/integration yet"; exit 0; fi; \
-	($(PYTEST) -n $(INTEGRATION_WORKERS) $(PYTEST_ARGS) --ignore=tests/integration/faults tests/integration) || rc=$$?; \
+	($(PYTEST) -n $(TEST_WORKERS) $(PYTEST_ARGS) --ignore=tests/integration/faults tests/integration) || rc=$$?; \
 	if [ "$${rc:-0}" = 5 ]; then echo "integration: no integration tests collected"; elif [ "$${rc:-0}" != 0 ]; then exit $$rc; fi
 
 # The oldest ansible-core releases meta/runtime.yml accepts (requires_ansible), each in a small venv of its own under
@@ -205,11 +206,9 @@ unit-compat: $(INSTALL_STAMP)
 		(export PATH=$$venv/bin:$$PATH; $(PYTEST) -q $(PYTEST_ARGS) tests/unit) || exit $$?; \
 	done
 
-# The fault suite: the role and modules while the emulator misbehaves. Three workers: most of its time is
-# spent waiting on ansible-playbook runs and emulator durations, not on CPU.
-FAULTS_WORKERS ?= 3
+# The fault suite: the role and modules while the emulator misbehaves.
 test-faults: $(INSTALL_STAMP)
-	$(PYTEST) -n $(FAULTS_WORKERS) $(PYTEST_ARGS) tests/integration/faults
+	$(PYTEST) -n $(TEST_WORKERS) $(PYTEST_ARGS) tests/integration/faults
 
 molecule: $(INSTALL_STAMP)
 	@scenarios="$(MOLECULE_SCENARIOS)"; \

@@ -172,15 +172,17 @@ def _read_metadata(base, verify, session, warn=None):
                  f'metadata read is retried for up to {METADATA_RETRY_SECONDS}s)')
         _sleep(wait)
     attempts = f' (after {retries + 1} attempts)' if retries else ''
+    # What to check: the URL, and for an outage (a transient failure that outlasted the retries) the network too.
+    hints = [_CLOUD_HINT, NETWORK_HINT] if transient else [_CLOUD_HINT]
     if exc is not None:
         tls = is_tls_error(exc)
         raise DataProtectionError(what, describe_network_error(exc) + attempts + '.',
                                   code='TLSVerificationFailed' if tls else 'CloudMetadataUnavailable',
-                                  recommended_actions=[TLS_HINT] if tls else _unreachable_hints(exc)) from exc
+                                  recommended_actions=[TLS_HINT] if tls else hints) from exc
     if response.status_code != 200:
         raise DataProtectionError(what, f'the endpoint answered HTTP {response.status_code}{attempts}.',
                                   code='CloudMetadataUnavailable', status=response.status_code,
-                                  recommended_actions=_unreachable_hints(response))
+                                  recommended_actions=hints)
     try:
         return response.json()
     except ValueError as exc:
@@ -194,13 +196,6 @@ def _get_metadata(url, verify, session):
                                          headers={'Accept': 'application/json'}), None
     except requests.exceptions.RequestException as exc:
         return None, exc
-
-
-def _unreachable_hints(exc_or_response):
-    """What to check when the metadata could not be read: the URL, and for an outage the network too."""
-    transient = (exc_or_response.status_code in RETRY_STATUSES if isinstance(exc_or_response, requests.Response)
-                 else is_transient_network_error(exc_or_response))
-    return [_CLOUD_HINT, NETWORK_HINT] if transient else [_CLOUD_HINT]
 
 
 def cloud_from_metadata(base, document):

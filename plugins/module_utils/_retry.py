@@ -9,18 +9,14 @@
 from __future__ import annotations
 
 import time
-import traceback
 from email.utils import parsedate_to_datetime
 
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import is_tls_error
 
 try:
     import requests
-    HAS_REQUESTS = True
-    REQUESTS_IMPORT_ERROR = None
-except ImportError:
-    HAS_REQUESTS = False
-    REQUESTS_IMPORT_ERROR = traceback.format_exc()
+except ImportError:  # reported to the user by _arm_client / _auth (missing_required_lib)
+    requests = None
 
 # Throttling and the server errors a later attempt can get past.
 RETRY_STATUSES = frozenset((429, 500, 502, 503, 504))
