@@ -92,6 +92,25 @@ options:
       - Can also be set with the E(AZURE_X509_CERTIFICATE_PATH) or E(AZURE_CLIENT_CERTIFICATE_PATH) environment
         variables.
     type: path
+  token_cache:
+    description:
+      - Keep the sign-in (the access token) and the cloud's metadata for the next tasks of the run, so that a playbook
+        signs in once instead of once per task.
+      - The tokens go to azure-identity's persistent cache (MSAL's; the platform keyring where there is one, else a
+        file of mode 0600) in O(cache_dir); the cloud metadata and the authority's OpenID configuration, which hold no
+        secret, go there too and are read again for 12 hours. No secret and no password is ever written.
+      - Managed identity and O(auth_source=cli) keep their own caches.
+      - Can also be set with the E(AZURE_BACKUP_TOKEN_CACHE) environment variable.
+    type: bool
+    default: true
+  cache_dir:
+    description:
+      - Folder of that cache. It is created with mode 0700; a folder that belongs to another user or that others
+        can write to is not used (a warning says so).
+      - Default E(XDG_CACHE_HOME)/azure_backup.dataprotection, else C(~/.cache/azure_backup.dataprotection). In an
+        AWX/AAP job it lives in the job's container, so it lasts one job.
+      - Can also be set with the E(AZURE_BACKUP_CACHE_DIR) environment variable.
+    type: path
   api_version:
     description:
       - C(api-version) of the Microsoft.DataProtection REST API to call.

@@ -114,6 +114,19 @@ options:
     env:
       - name: AZURE_CLIENT_CERTIFICATE_PATH
       - name: AZURE_X509_CERTIFICATE_PATH
+  token_cache:
+    description:
+      - Keep the sign-in and the cloud metadata for the next tasks, as the modules do (see their O(token_cache)).
+    type: bool
+    default: true
+    env:
+      - name: AZURE_BACKUP_TOKEN_CACHE
+  cache_dir:
+    description:
+      - Folder of that cache (mode 0700); default C(~/.cache/azure_backup.dataprotection).
+    type: path
+    env:
+      - name: AZURE_BACKUP_CACHE_DIR
 notes:
   - Runs on the controller (or the AWX execution environment), not on the target host.
   - "The identity needs to read secrets: C(Key Vault Secrets User) on the key vault (RBAC permission model; C(Owner) and

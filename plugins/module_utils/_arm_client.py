@@ -18,6 +18,7 @@ from ansible.module_utils.ansible_release import __version__ as ANSIBLE_VERSION
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._auth import (
     DEFAULT_API_VERSION, get_access_token,
 )
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._cache import oidc_adapter_class
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import (
     AUTHORITY_UNREACHABLE, NETWORK_HINT, OUTCOME_UNKNOWN, TLS_HINT, DataProtectionError, describe_network_error,
     error_from_response, is_tls_error, response_ids,
@@ -29,6 +30,7 @@ from ansible_collections.azure_backup.dataprotection.plugins.module_utils._retry
 try:
     import requests
     from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+    from urllib3.response import HTTPResponse
     HAS_REQUESTS = True
     REQUESTS_IMPORT_ERROR = None
 except ImportError:
@@ -67,12 +69,26 @@ def _connection_not_made(exc):
     return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
 
 
+def new_session(cache=None):
+    """The task's requests.Session: ARM, the cloud metadata and (through azure-identity's transport) the authority.
+
+    With a _cache.DocumentCache, the authority's OpenID configuration is answered from it after the first read.
+    """
+    session = requests.Session()
+    session.headers.update({'User-Agent': USER_AGENT, 'Accept': 'application/json'})
+    if cache is not None:
+        adapter = oidc_adapter_class(requests.adapters.HTTPAdapter, HTTPResponse)
+        session.mount('https://', adapter(cache))
+    return session
+
+
 class ArmClient:
     """Azure Resource Manager over one requests.Session (see docs/dev/architecture.md for the contract)."""
 
     # pylint: disable-next=too-many-arguments
     def __init__(self, credential, cloud, subscription_id, api_version=DEFAULT_API_VERSION, verify=True,
-                 max_retries=6, max_retry_after=60, request_timeout=60, warn=None, throttle_budget=THROTTLE_BUDGET):
+                 max_retries=6, max_retry_after=60, request_timeout=60, warn=None, throttle_budget=THROTTLE_BUDGET,
+                 session=None):
         self.credential = credential
         self.cloud = cloud
         self.subscription_id = subscription_id
@@ -89,8 +105,7 @@ class ArmClient:
         self.sleep = time.sleep  # replaced by tests
         self.clock = time.monotonic
         self.random = random.random
-        self.session = requests.Session()
-        self.session.headers.update({'User-Agent': USER_AGENT, 'Accept': 'application/json'})
+        self.session = session or new_session()
 
     # ------------------------------------------------------------ verbs
 

@@ -20,7 +20,9 @@ from collections import namedtuple
 from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.parsing.convert_bool import boolean
 
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _cache
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import (
     AUTHORITY_UNREACHABLE, NETWORK_HINT, TLS_HINT, DataProtectionError, describe_network_error, is_tls_error,
 )
@@ -39,6 +41,7 @@ except ImportError:
 try:
     from azure import identity as azure_identity
     from azure.core.exceptions import AzureError, ClientAuthenticationError, ServiceRequestError, ServiceResponseError
+    from azure.core.pipeline.transport import RequestsTransport
     HAS_AZURE_IDENTITY = True
     AZURE_IDENTITY_IMPORT_ERROR = None
 except ImportError:
@@ -61,6 +64,8 @@ ENV_VARS = {
     'cert_validation_mode': ['AZURE_CERT_VALIDATION_MODE'],
     'disable_instance_discovery': ['AZURE_DISABLE_INSTANCE_DISCOVERY'],
     'x509_certificate_path': ['AZURE_X509_CERTIFICATE_PATH', 'AZURE_CLIENT_CERTIFICATE_PATH'],
+    'token_cache': ['AZURE_BACKUP_TOKEN_CACHE'],
+    'cache_dir': ['AZURE_BACKUP_CACHE_DIR'],
 }
 
 
@@ -82,6 +87,8 @@ AUTH_ARGSPEC = {
                                  default='validate'),
     'disable_instance_discovery': _opt('disable_instance_discovery', type='bool', default=False),
     'x509_certificate_path': _opt('x509_certificate_path', type='path', no_log=False),
+    'token_cache': _opt('token_cache', type='bool', default=True),
+    'cache_dir': _opt('cache_dir', type='path'),
     'api_version': {'type': 'str', 'default': DEFAULT_API_VERSION},
 }
 
@@ -128,10 +135,12 @@ _MI_THEN_CLI = {'exclude_environment_credential': True, 'exclude_workload_identi
 
 # ---------------------------------------------------------------- clouds
 
-def get_cloud(cloud_environment, verify=True, session=None, warn=None):
+def get_cloud(cloud_environment, verify=True, session=None, warn=None, cache=None):
     """Cloud for a known cloud name or an https ARM endpoint (its /metadata/endpoints document is read).
 
-    `warn(message)`, when given, is called before each retry of the metadata read.
+    `warn(message)`, when given, is called before each retry of the metadata read; `cache`, a
+    _cache.DocumentCache, keeps the document for the next tasks (a document that does not describe a cloud is not
+    kept).
     """
     value = (cloud_environment or 'AzureCloud').strip()
     known = KNOWN_CLOUDS.get(value.lower())
@@ -139,7 +148,14 @@ def get_cloud(cloud_environment, verify=True, session=None, warn=None):
         return known
     if value.lower().startswith('https://'):
         base = value.rstrip('/')
-        return cloud_from_metadata(base, _read_metadata(base, verify, session, warn))
+        document = cache.get('metadata', base) if cache is not None else None
+        if document is not None:
+            return cloud_from_metadata(base, document)
+        document = _read_metadata(base, verify, session, warn)
+        cloud = cloud_from_metadata(base, document)
+        if cache is not None:
+            cache.put('metadata', base, document)
+        return cloud
     raise DataProtectionError('Invalid cloud_environment', f"'{value}' is neither a known cloud name nor an https URL",
                               code='InvalidCloudEnvironment', recommended_actions=[_CLOUD_HINT])
 
@@ -301,26 +317,54 @@ def cli_default_subscription(environ=None):
 
 # ---------------------------------------------------------------- credentials
 
-def build_credential(params, cloud, environ=None):
-    """An azure-identity credential for the auth options (see AUTH_SOURCES and the `auto` order in the docs)."""
+# ---------------------------------------------------------------- the cache shared by the tasks of a run
+
+def cache_folder(params, warn=None, environ=None):
+    """The folder of the token and metadata cache (see _cache), or None when it is off or cannot be used safely."""
+    if not boolean(params.get('token_cache', True), strict=False):
+        return None
+    folder = params.get('cache_dir') or _cache.default_folder(environ)
+    why = _cache.prepare_folder(folder)
+    if why is None:
+        return folder
+    if warn is not None:
+        warn(f'The token cache folder {folder} is not used: {why}. Every task signs in anew; set cache_dir '
+             '(AZURE_BACKUP_CACHE_DIR) to a folder of your own, or token_cache false to silence this.')
+    return None
+
+
+def document_cache(folder):
+    return _cache.DocumentCache(folder) if folder else None
+
+
+# ---------------------------------------------------------------- credentials
+
+def build_credential(params, cloud, environ=None, session=None, cache_dir=None):
+    """An azure-identity credential for the auth options (see AUTH_SOURCES and the `auto` order in the docs).
+
+    `session`: the requests.Session that azure-identity sends its requests through (the ARM client's: one pool of
+    connections, and the OpenID configuration served from the cache). `cache_dir`: the folder of the persistent
+    token cache (cache_folder()), for the credentials that support one.
+    """
     env = os.environ if environ is None else environ
     resolved = resolve_auth_params(params, env)
     source = resolved['auth_source']
     _check_partial_credentials(resolved)
+    shared = _shared_kwargs(session, cache_dir)
     try:
         if source == 'cli':
             return azure_identity.AzureCliCredential()
         if source == 'msi':
             return azure_identity.ManagedIdentityCredential(client_id=resolved.get('client_id'),
-                                                            **_verify_kwargs(resolved))
-        credential = _explicit_credential(resolved, cloud, env)
+                                                            **_verify_kwargs(resolved), **shared['transport'])
+        credential = _explicit_credential(resolved, cloud, env, shared)
         if credential is None and source in ('env', 'credential_file'):
             raise DataProtectionError(
                 f'Could not set up Azure credentials for auth_source {source}',
                 'no service principal (client_id, secret, tenant), certificate (client_id, tenant, '
                 'x509_certificate_path), user (ad_user, password) or workload identity (AZURE_FEDERATED_TOKEN_FILE, '
                 'client_id, tenant) is configured.', code='MissingCredentials')
-        return credential or _ambient_credential(resolved, cloud, env)
+        return credential or _ambient_credential(resolved, cloud, env, shared)
     except (ValueError, OSError) as exc:  # azure-identity validates ids and reads certificate files eagerly
         raise DataProtectionError('Could not set up Azure credentials', str(exc), code='InvalidCredentialOptions',
                                   recommended_actions=['Check client_id, tenant and x509_certificate_path.']) from exc
@@ -350,9 +394,20 @@ def _identity_kwargs(params, cloud):
     return kwargs
 
 
-def _explicit_credential(params, cloud, env):
+def _shared_kwargs(session, cache_dir):
+    """{'transport': kwargs every credential takes, 'cache': kwargs of those with a persistent token cache}."""
+    transport = {'transport': RequestsTransport(session=session, session_owner=False)} if session else {}
+    cache = {}
+    if cache_dir:
+        # azure-identity joins the name to ~/.IdentityService; an absolute name puts the cache in our folder.
+        cache = {'cache_persistence_options': azure_identity.TokenCachePersistenceOptions(
+            name=os.path.join(cache_dir, _cache.TOKEN_CACHE_NAME), allow_unencrypted_storage=True)}
+    return {'transport': transport, 'cache': cache}
+
+
+def _explicit_credential(params, cloud, env, shared):
     """Service principal, certificate, user or workload identity, in that order; None when none is configured."""
-    kwargs = _identity_kwargs(params, cloud)
+    kwargs = dict(_identity_kwargs(params, cloud), **shared['transport'], **shared['cache'])
     client_id, tenant = params.get('client_id'), params.get('tenant')
     if client_id and tenant and params.get('secret'):
         return azure_identity.ClientSecretCredential(tenant, client_id, params['secret'], **kwargs)
@@ -372,10 +427,11 @@ def _explicit_credential(params, cloud, env):
     return None
 
 
-def _ambient_credential(params, cloud, env):
+def _ambient_credential(params, cloud, env, shared):
     """auto, nothing configured: managed identity (endpoint from the environment, else IMDS), then the Azure CLI."""
     if env.get('IDENTITY_ENDPOINT') or env.get('MSI_ENDPOINT'):
-        return azure_identity.ManagedIdentityCredential(client_id=params.get('client_id'), **_verify_kwargs(params))
+        return azure_identity.ManagedIdentityCredential(client_id=params.get('client_id'), **_verify_kwargs(params),
+                                                        **shared['transport'])
     return azure_identity.DefaultAzureCredential(managed_identity_client_id=params.get('client_id'),
                                                  **_MI_THEN_CLI, **_identity_kwargs(params, cloud))
 

@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 # INTERNAL USE ONLY: private to the azure_backup.dataprotection collection; no compatibility promise.
-"""DataProtectionModule: a thin AnsibleModule that adds the auth options and builds cloud, credential and client lazily."""
+"""DataProtectionModule: a thin AnsibleModule that adds the auth options; AzureParts: cloud, credential, client."""
 
 from __future__ import annotations
 
@@ -17,27 +17,20 @@ from ansible_collections.azure_backup.dataprotection.plugins.module_utils._lro i
 _SECRET_OPTIONS = ('secret', 'password')
 
 
-class DataProtectionModule(AnsibleModule):
-    """AnsibleModule + AUTH_ARGSPEC. Nothing talks to Azure until `cloud`, `credential` or `client` is used;
-    those raise DataProtectionError, which the module turns into a failure with fail_from_error()."""
+class AzureParts:
+    """The Azure side of a task, built lazily and once: auth options, cloud, credential, ARM client.
 
-    def __init__(self, argument_spec=None, **kwargs):
-        spec = dict(_auth.AUTH_ARGSPEC)
-        spec.update(argument_spec or {})
-        super().__init__(argument_spec=spec, **kwargs)
-        self._lazy = {}
-        self._require_libraries()
-
-    def _require_libraries(self):
-        for present, library, error in ((_arm_client.HAS_REQUESTS, 'requests', _arm_client.REQUESTS_IMPORT_ERROR),
-                                        (_auth.HAS_AZURE_IDENTITY, 'azure-identity', _auth.AZURE_IDENTITY_IMPORT_ERROR)):
-            if not present:
-                self.fail_json(msg=missing_required_lib(library), exception=error)
+    Shared by DataProtectionModule (a module process) and the controller runner of the action plugins
+    (plugin_utils/_controller.py). The host class provides params, warn(), no_log_values, fail_json() and
+    exit_json(). Nothing talks to Azure until `cloud`, `credential` or `client` is used; those raise
+    DataProtectionError, which exit_with() turns into a failure.
+    """
 
     def _once(self, name, factory):
-        if name not in self._lazy:
-            self._lazy[name] = factory()
-        return self._lazy[name]
+        lazy = self.__dict__.setdefault('_lazy', {})
+        if name not in lazy:
+            lazy[name] = factory()
+        return lazy[name]
 
     @property
     def auth_params(self):
@@ -54,13 +47,26 @@ class DataProtectionModule(AnsibleModule):
         return self.auth_params.get('cert_validation_mode') != 'ignore'
 
     @property
+    def cache_dir(self):
+        """The folder of the token and metadata cache shared by the tasks of a run (None: no cache)."""
+        return self._once('cache_dir', lambda: _auth.cache_folder(self.auth_params, warn=self.warn))
+
+    @property
+    def session(self):
+        """One requests.Session for the task: the metadata read, the sign-in and ARM share its connections."""
+        return self._once('session', lambda: _arm_client.new_session(_auth.document_cache(self.cache_dir)))
+
+    @property
     def cloud(self):
         return self._once('cloud', lambda: _auth.get_cloud(self.auth_params.get('cloud_environment'), self.verify,
-                                                           warn=self.warn))
+                                                           session=self.session, warn=self.warn,
+                                                           cache=_auth.document_cache(self.cache_dir)))
 
     @property
     def credential(self):
-        return self._once('credential', lambda: _auth.build_credential(self.auth_params, self.cloud))
+        return self._once('credential', lambda: _auth.build_credential(self.auth_params, self.cloud,
+                                                                       session=self.session,
+                                                                       cache_dir=self.cache_dir))
 
     @property
     def subscription_id(self):
@@ -76,7 +82,7 @@ class DataProtectionModule(AnsibleModule):
     def client(self):
         return self._once('client', lambda: _arm_client.ArmClient(
             self.credential, self.cloud, self.subscription_id, api_version=self.params.get('api_version')
-            or _auth.DEFAULT_API_VERSION, verify=self.verify, warn=self.warn))
+            or _auth.DEFAULT_API_VERSION, verify=self.verify, warn=self.warn, session=self.session))
 
     def fail_from_error(self, err, **result):
         """fail_json with the error's message and structured fields (plus any partial `result`)."""
@@ -94,6 +100,31 @@ class DataProtectionModule(AnsibleModule):
             self.fail_from_error(err, changed=False)
         self.exit_json(**result)
 
+    def progress(self, message):
+        """A progress line while the task runs. Only the controller runner can show one live; a module process
+        has no channel to the output until it ends, so there it is dropped."""
+
     @staticmethod
     def deadline(seconds):
         return Deadline(seconds)
+
+
+class DataProtectionModule(AzureParts, AnsibleModule):
+    """AnsibleModule + AUTH_ARGSPEC + AzureParts."""
+
+    def __init__(self, argument_spec=None, **kwargs):
+        spec = dict(_auth.AUTH_ARGSPEC)
+        spec.update(argument_spec or {})
+        super().__init__(argument_spec=spec, **kwargs)
+        self._require_libraries()
+
+    def _require_libraries(self):
+        for present, library, error in missing_libraries():
+            if not present:
+                self.fail_json(msg=missing_required_lib(library), exception=error)
+
+
+def missing_libraries():
+    """(present, library, import traceback) of each library every task needs."""
+    return ((_arm_client.HAS_REQUESTS, 'requests', _arm_client.REQUESTS_IMPORT_ERROR),
+            (_auth.HAS_AZURE_IDENTITY, 'azure-identity', _auth.AZURE_IDENTITY_IMPORT_ERROR))

@@ -399,6 +399,8 @@ def _newest_first(jobs):
         return (started is not None, started.timestamp() if started else 0)
     return sorted(jobs, key=key, reverse=True)
 
+CONSTRAINTS = {'mutually_exclusive': MUTUALLY_EXCLUSIVE}
+
 
 def run(module):
     params = module.params
@@ -434,8 +436,7 @@ def run(module):
 
 
 def main():
-    module = DataProtectionModule(argument_spec=ARGSPEC, supports_check_mode=True,
-                                  mutually_exclusive=MUTUALLY_EXCLUSIVE)
+    module = DataProtectionModule(argument_spec=ARGSPEC, supports_check_mode=True, **CONSTRAINTS)
     module.exit_with(run)
 
 

@@ -377,34 +377,34 @@ def _address(params):
     return f'https://{parts.netloc}{parts.path.rstrip("/")}', params['name']
 
 
-def main():
-    connection_spec = {
-        'host': {'type': 'str', 'required': True},
-        'port': {'type': 'int', 'default': 5432},
-        'database': {'type': 'str', 'default': 'postgres'},
-        'user': {'type': 'str', 'required': True},
-        'password': {'type': 'str', 'required': True, 'no_log': True},
-        'ssl_mode': {'type': 'str', 'default': 'Require',
-                     'choices': ['Disable', 'Allow', 'Prefer', 'Require', 'VerifyCA', 'VerifyFull']},
-    }
-    argument_spec = {
-        'secret_uri': {'type': 'str', 'no_log': False},  # an address, not a secret
-        'vault_uri': {'type': 'str'},
-        'name': {'type': 'str'},
-        'value': {'type': 'str', 'no_log': True},
-        'connection': {'type': 'dict', 'options': connection_spec},
-        'content_type': {'type': 'str'},
-        'tags': {'type': 'dict'},
-        'state': {'type': 'str', 'choices': ['present', 'absent'], 'default': 'present'},
-    }
-    module = DataProtectionModule(
-        argument_spec=argument_spec,
-        supports_check_mode=True,
-        mutually_exclusive=[('secret_uri', 'vault_uri'), ('secret_uri', 'name'), ('value', 'connection')],
-        required_together=[('vault_uri', 'name')],
-        required_one_of=[('secret_uri', 'name')],
-        required_if=[('state', 'present', ('value', 'connection'), True)],
-    )
+CONNECTION_SPEC = {
+    'host': {'type': 'str', 'required': True},
+    'port': {'type': 'int', 'default': 5432},
+    'database': {'type': 'str', 'default': 'postgres'},
+    'user': {'type': 'str', 'required': True},
+    'password': {'type': 'str', 'required': True, 'no_log': True},
+    'ssl_mode': {'type': 'str', 'default': 'Require',
+                 'choices': ['Disable', 'Allow', 'Prefer', 'Require', 'VerifyCA', 'VerifyFull']},
+}
+ARGSPEC = {
+    'secret_uri': {'type': 'str', 'no_log': False},  # an address, not a secret
+    'vault_uri': {'type': 'str'},
+    'name': {'type': 'str'},
+    'value': {'type': 'str', 'no_log': True},
+    'connection': {'type': 'dict', 'options': CONNECTION_SPEC},
+    'content_type': {'type': 'str'},
+    'tags': {'type': 'dict'},
+    'state': {'type': 'str', 'choices': ['present', 'absent'], 'default': 'present'},
+}
+CONSTRAINTS = {
+    'mutually_exclusive': [('secret_uri', 'vault_uri'), ('secret_uri', 'name'), ('value', 'connection')],
+    'required_together': [('vault_uri', 'name')],
+    'required_one_of': [('secret_uri', 'name')],
+    'required_if': [('state', 'present', ('value', 'connection'), True)],
+}
+
+
+def run(module):
     params = module.params
     result = {'changed': False, 'secret': {}, 'value_changed': False}
     try:
@@ -419,9 +419,10 @@ def main():
         module.no_log_values.add(value)  # the built connection string too, in case anything echoes it
 
     try:
+        # The data plane needs no subscription: the client is built without module.client's check for one.
         client = _arm_client.ArmClient(
             module.credential, module.cloud, module.auth_params.get('subscription_id'), verify=module.verify,
-            warn=module.warn)
+            warn=module.warn, session=module.session)
         store = SecretStore(client, vault_base_url, name, keyvault_scope(module.cloud, vault_base_url))
         changed, value_changed, bundle, diff, msg = ensure_secret(
             store, params['state'], value, params.get('content_type'), params.get('tags'), module.check_mode)
@@ -432,7 +433,12 @@ def main():
                   secret=secret_metadata(bundle, vault_base_url, name) if bundle is not None else {})
     if module._diff:
         result['diff'] = diff
-    module.exit_json(**result)
+    return result
+
+
+def main():
+    module = DataProtectionModule(argument_spec=ARGSPEC, supports_check_mode=True, **CONSTRAINTS)
+    module.exit_with(run)
 
 
 if __name__ == '__main__':

@@ -16,10 +16,11 @@ from __future__ import annotations
 from ansible.errors import AnsibleLookupError
 
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _arm_client, _auth
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._module import missing_libraries
 
 AUTH_OPTION_NAMES = ('auth_source', 'profile', 'subscription_id', 'client_id', 'secret', 'tenant', 'ad_user',
                      'password', 'cloud_environment', 'cert_validation_mode', 'disable_instance_discovery',
-                     'x509_certificate_path')
+                     'x509_certificate_path', 'token_cache', 'cache_dir')
 SECRET_OPTION_NAMES = ('secret', 'password')
 
 
@@ -29,8 +30,7 @@ def auth_params(plugin):
 
 
 def require_libraries():
-    for present, library, error in ((_arm_client.HAS_REQUESTS, 'requests', _arm_client.REQUESTS_IMPORT_ERROR),
-                                    (_auth.HAS_AZURE_IDENTITY, 'azure-identity', _auth.AZURE_IDENTITY_IMPORT_ERROR)):
+    for present, library, error in missing_libraries():
         if not present:
             raise AnsibleLookupError(f'The {library} Python library is required on the controller '
                                      f'(pip install {library}): {(error or "").strip().splitlines()[-1:]}')
@@ -41,7 +41,11 @@ def build_client(plugin, warn=None):
     require_libraries()
     params = _auth.resolve_auth_params(auth_params(plugin))
     verify = params.get('cert_validation_mode') != 'ignore'
-    cloud = _auth.get_cloud(params.get('cloud_environment'), verify, warn=warn)
-    credential = _auth.build_credential(params, cloud)
-    client = _arm_client.ArmClient(credential, cloud, params.get('subscription_id'), verify=verify, warn=warn)
+    cache_dir = _auth.cache_folder(params, warn=warn)
+    cache = _auth.document_cache(cache_dir)
+    session = _arm_client.new_session(cache)
+    cloud = _auth.get_cloud(params.get('cloud_environment'), verify, session=session, warn=warn, cache=cache)
+    credential = _auth.build_credential(params, cloud, session=session, cache_dir=cache_dir)
+    client = _arm_client.ArmClient(credential, cloud, params.get('subscription_id'), verify=verify, warn=warn,
+                                   session=session)
     return client, cloud

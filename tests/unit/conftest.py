@@ -190,3 +190,9 @@ def exit_fail(monkeypatch):
 
     monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
     monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
+
+
+@pytest.fixture(autouse=True)
+def _private_cache_home(tmp_path, monkeypatch):
+    """The token and metadata cache of every unit test goes to its own temporary folder, never ~/.cache."""
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'xdg-cache'))

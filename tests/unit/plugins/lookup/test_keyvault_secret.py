@@ -27,7 +27,7 @@ def fake_azure(monkeypatch):
     """TEST_CLOUD, a FakeCredential, the auth params the lookup resolved, and a clean environment."""
     seen = {'credential': FakeCredential()}
 
-    def build_credential(params, cloud, environ=None):  # pylint: disable=unused-argument
+    def build_credential(params, cloud, environ=None, session=None, cache_dir=None):  # pylint: disable=unused-argument
         seen['params'] = params
         return seen['credential']
 
@@ -128,7 +128,7 @@ def test_metadata_retries_warn_through_the_display(rsps, lookup, monkeypatch):
     """The cloud metadata read warns before each retry (bug F1): the lookup gives it the display's warning."""
     seen = {}
 
-    def get_cloud(cloud_environment, verify=True, session=None, warn=None):  # pylint: disable=unused-argument
+    def get_cloud(cloud_environment, verify=True, session=None, warn=None, cache=None):  # pylint: disable=unused-argument
         seen['warn'] = warn
         return TEST_CLOUD
 

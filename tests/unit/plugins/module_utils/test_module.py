@@ -94,7 +94,8 @@ def test_nothing_is_built_until_used(mocker):
     assert not get_cloud.called and not build_credential.called
     client = module.client
     assert module.client is client and isinstance(client, ArmClient)
-    get_cloud.assert_called_once_with('https://127.0.0.1:8443', False, warn=module.warn)  # metadata retries warn
+    get_cloud.assert_called_once_with('https://127.0.0.1:8443', False, session=module.session, warn=module.warn,
+                                      cache=mocker.ANY)  # metadata retries warn
     assert build_credential.call_count == 1 and build_credential.call_args.args[1] is TEST_CLOUD
     assert client.api_version == '2021-07-01' and client.verify is False and client.subscription_id == SUBSCRIPTION
     assert client.warn == module.warn

@@ -14,6 +14,7 @@ import pytest
 import responses
 
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _auth
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _permissions as perm
 from ansible_collections.azure_backup.dataprotection.plugins.modules import restore_permissions as rp
 
 from ansible_collections.azure_backup.dataprotection.tests.unit.conftest import (
@@ -33,9 +34,9 @@ KV_URI = 'https://targetosskv.vault.example.test/'
 SECRET_URI = 'https://targetosskv.vault.example.test/secrets/restore-conn'
 SA_ID = f'{TARGET_RG}/providers/Microsoft.Storage/storageAccounts/targetossstorage'
 CONTAINER_URL = 'https://targetossstorage.blob.core.example.test/restored-files'
-READER = rp.READER[1]
-KVSU = rp.KV_SECRETS_USER[1]
-BLOB = rp.BLOB_CONTRIBUTOR[1]
+READER = perm.READER[1]
+KVSU = perm.KV_SECRETS_USER[1]
+BLOB = perm.BLOB_CONTRIBUTOR[1]
 OWNER = '8e3af657-a8ff-443c-a75c-2fe8c4bcb635'
 TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47'
 
@@ -88,7 +89,7 @@ class FakeArm:
         if path.endswith('/providers/Microsoft.Authorization/roleAssignments'):
             assert query.get('$filter') == ['atScope()'] and query['api-version'] == ['2022-04-01']
             scope = path[:-len('/providers/Microsoft.Authorization/roleAssignments')]
-            at_or_above = [a for a in self.assignments if rp.scope_covers(a['properties']['scope'], scope)]
+            at_or_above = [a for a in self.assignments if perm.scope_covers(a['properties']['scope'], scope)]
             return ok({'value': at_or_above})
         if path == SERVER_ID:
             return ok({'id': SERVER_ID, 'name': 'targetossserver', 'properties': self.server_props})
@@ -142,7 +143,7 @@ def fake_azure(monkeypatch, exit_fail):  # pylint: disable=unused-argument
     credential = FakeCredential()
     monkeypatch.setattr(_auth, 'get_cloud', lambda *a, **k: TEST_CLOUD)
     monkeypatch.setattr(_auth, 'build_credential', lambda *a, **k: credential)
-    monkeypatch.setattr(rp.RestorePermissions, 'sleep', staticmethod(lambda s: None))
+    monkeypatch.setattr(perm.RestorePermissions, 'sleep', staticmethod(lambda s: None))
     for variables in _auth.ENV_VARS.values():
         for name in variables:
             monkeypatch.delenv(name, raising=False)
@@ -197,18 +198,18 @@ def roles(items):
     ('/', SERVER_ID, True),
 ])
 def test_scope_covers(scope, resource, covers):
-    assert rp.scope_covers(scope, resource) is covers
+    assert perm.scope_covers(scope, resource) is covers
 
 
 @pytest.mark.parametrize('scope, expected', [('resource', SERVER_ID), ('resource_group', TARGET_RG),
                                              ('subscription', SUB)])
 def test_widen(scope, expected):
-    assert rp.widen(SERVER_ID, scope) == expected
+    assert perm.widen(SERVER_ID, scope) == expected
 
 
 def test_cut_to_server_and_account():
-    assert rp.cut_to(SERVER_ID + '/databases/db1', 'microsoft.dbforpostgresql/servers', 'x') == SERVER_ID
-    assert rp.cut_to(SA_ID + '/blobServices/default/containers/c', 'microsoft.storage/storageAccounts', 'x') == SA_ID
+    assert perm.cut_to(SERVER_ID + '/databases/db1', 'microsoft.dbforpostgresql/servers', 'x') == SERVER_ID
+    assert perm.cut_to(SA_ID + '/blobServices/default/containers/c', 'microsoft.storage/storageAccounts', 'x') == SA_ID
 
 
 @pytest.mark.parametrize('acls, public, blocked', [
@@ -219,8 +220,8 @@ def test_cut_to_server_and_account():
 ])
 def test_network_acl_warnings(acls, public, blocked):
     resource = {'name': 'x', 'properties': {'networkAcls': acls, 'publicNetworkAccess': public}}
-    assert bool(rp.key_vault_warnings(resource)) is blocked
-    assert bool(rp.storage_warnings(resource)) is blocked
+    assert bool(perm.key_vault_warnings(resource)) is blocked
+    assert bool(perm.storage_warnings(resource)) is blocked
 
 
 def test_policy_permissions_match_the_principal_only():
@@ -229,8 +230,8 @@ def test_policy_permissions_match_the_principal_only():
         {'objectId': PRINCIPAL, 'permissions': {'secrets': ['List']}},
         {'objectId': PRINCIPAL, 'applicationId': 'app', 'permissions': {'secrets': ['all']}},
         {'objectId': 'someone-else', 'permissions': {'secrets': ['all']}}]}}
-    assert rp.policy_covers(rp.policy_permissions(kv, PRINCIPAL))
-    assert not rp.policy_covers(rp.policy_permissions({'properties': {'accessPolicies': [
+    assert perm.policy_covers(perm.policy_permissions(kv, PRINCIPAL))
+    assert not perm.policy_covers(perm.policy_permissions({'properties': {'accessPolicies': [
         {'objectId': PRINCIPAL, 'permissions': {'secrets': ['get']}}]}}, PRINCIPAL))
 
 
