@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._recovery_points import (
     parse_service_time,
 )
@@ -192,30 +194,46 @@ def iter_jobs(raw_jobs, **filters):
             yield job
 
 
-def find_restore_job(jobs_iter, backup_instance_id, recovery_point_id, target_id):
-    """Find the restore job a previous run started for the same backup instance, recovery point and target.
+RestoreJobs = namedtuple('RestoreJobs', ['same_point', 'same_target'])
 
-    ``jobs_iter`` yields raw or normalised jobs (streamed, one kept). Only jobs that are running (any
-    non-terminal or unknown status) or completed successfully count: a failed or cancelled restore
-    does not stop a new one. When several match, the one that started last wins. Returns the
-    normalised job or None.
+
+def _later(job, best):
+    """True when `job` started after `best` (a job without a start time never beats one with)."""
+    if best is None:
+        return True
+    started, best_started = parse_service_time(job.get('start_time')), parse_service_time(best.get('start_time'))
+    return started is not None and (best_started is None or started > best_started)
+
+
+def scan_restore_jobs(jobs_iter, backup_instance_id, recovery_point_id, target_id):
+    """One pass over the vault's jobs (streamed, one kept per answer) for a restore about to start.
+
+    ``same_point``: the restore job a previous run started for the same backup instance, recovery point and
+    target; only jobs that are running (any non-terminal or unknown status) or completed successfully count, a
+    failed or cancelled restore does not stop a new one. ``same_target``: the last restore of the same backup
+    instance to the same target that completed successfully, whatever its recovery point (what a database that
+    exists holds when it was restored by us). When several match, the one that started last wins. Normalised
+    jobs or None.
     """
     wanted_rp = _lower(recovery_point_id)
     wanted_target = normalize_destination(target_id)
-    best = best_start = None
+    same_point = same_target = None
     for item in jobs_iter:
         job = item if 'job_id' in item and 'is_terminal' in item else normalize_job(item)
-        if not is_restore_job(job):
-            continue
-        if _lower(job.get('status')) in _NOT_REUSABLE_STATUSES:
+        if not is_restore_job(job) or _lower(job.get('status')) in _NOT_REUSABLE_STATUSES:
             continue
         if not _same_backup_instance(job, backup_instance_id):
             continue
-        if _lower(job['source_recovery_point'].get('id')) != wanted_rp:
-            continue
         if normalize_destination(job.get('recovery_destination')) != wanted_target:
             continue
-        started = parse_service_time(job.get('start_time'))
-        if best is None or (started is not None and (best_start is None or started > best_start)):
-            best, best_start = job, started
-    return best
+        if _lower(job['source_recovery_point'].get('id')) == wanted_rp and _later(job, same_point):
+            same_point = job
+        if job['succeeded'] and _later(job, same_target):
+            same_target = job
+    return RestoreJobs(same_point, same_target)
+
+
+def find_restore_job(jobs_iter, backup_instance_id, recovery_point_id, target_id):
+    """The restore job a previous run started for the same backup instance, recovery point and target (or None);
+    see scan_restore_jobs."""
+    return scan_restore_jobs(jobs_iter, backup_instance_id, recovery_point_id, target_id).same_point

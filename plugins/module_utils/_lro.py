@@ -151,16 +151,21 @@ class _Poller:
 # ---------------------------------------------------------------- jobs
 
 def job_progress(job, job_id=None):
-    """{'job_id', 'status', 'sub_task', 'sub_task_status'}: what on_progress receives (the first unfinished subtask)."""
+    """{'job_id', 'status', 'sub_task', 'sub_task_status', 'sub_task_progress'}: what on_progress receives (the
+    first unfinished subtask; its taskProgress as the service reports it, or None)."""
     properties = (job or {}).get('properties') or {}
     sub_tasks = [t for t in (properties.get('extendedInfo') or {}).get('subTasks') or [] if isinstance(t, dict)]
     current = next((t for t in sub_tasks if not is_terminal(t.get('taskStatus'))), sub_tasks[-1] if sub_tasks else {})
     return {'job_id': job_id or (job or {}).get('name'), 'status': properties.get('status'),
-            'sub_task': current.get('taskName'), 'sub_task_status': current.get('taskStatus')}
+            'sub_task': current.get('taskName'), 'sub_task_status': current.get('taskStatus'),
+            'sub_task_progress': current.get('taskProgress')}
 
 
-def wait_for_job(client, job_url, deadline, poll_interval=10, on_progress=None):
-    """Poll a backup vault job until it ends; returns the raw job (failed and cancelled ones too)."""
+def wait_for_job(client, job_url, deadline, poll_interval=10, on_progress=None, every_poll=False):
+    """Poll a backup vault job until it ends; returns the raw job (failed and cancelled ones too).
+
+    on_progress(job_progress(...)) is called when the progress changed, or at every poll with `every_poll`.
+    """
     guid = last_segment(job_url)
     what = f'Wait for job {guid}'
     last, misses = None, 0
@@ -171,7 +176,7 @@ def wait_for_job(client, job_url, deadline, poll_interval=10, on_progress=None):
         else:
             job = client.json_or_raise(response, what)
             progress = job_progress(job, guid)
-            if on_progress is not None and progress != last:
+            if on_progress is not None and (every_poll or progress != last):
                 on_progress(progress)
             last = progress
             if is_terminal(progress['status']):

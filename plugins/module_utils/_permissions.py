@@ -198,9 +198,11 @@ class RestorePermissions:
     def _pages(self, path, params):
         return self.client.iter_pages(path, params=params)
 
-    def principal(self, vault_name, resource_group, user_assigned_identity_id):
-        vault = self._get(vault_id(self.subscription_id, resource_group, vault_name), None,
-                          f'Could not read the Backup vault {vault_name}')
+    def principal(self, vault_name, resource_group, user_assigned_identity_id, vault=None):
+        """The principal id of the vault's identity (`vault`: the raw vault when the caller read it already)."""
+        if vault is None:
+            vault = self._get(vault_id(self.subscription_id, resource_group, vault_name), None,
+                              f'Could not read the Backup vault {vault_name}')
         identity = vault.get('identity') or {}
         if user_assigned_identity_id:
             for key, value in (identity.get('userAssignedIdentities') or {}).items():
@@ -400,10 +402,10 @@ def _public(item):
     return {k: v for k, v in item.items() if k != 'tenant_id'}
 
 
-def ensure_permissions(module, planner, params):
+def ensure_permissions(module, planner, params, vault=None):
     """Grant what is missing (nothing in check mode); the result restore_permissions returns."""
     principal_id = planner.principal(params['vault_name'], params['resource_group'],
-                                     params.get('user_assigned_identity_id'))
+                                     params.get('user_assigned_identity_id'), vault=vault)
     required, present = planner.plan(principal_id, params)
     present_keys = {(p['kind'], p['resource_id'], p['role']) for p in present}
     missing = [r for r in required if (r['kind'], r['resource_id'], r['role']) not in present_keys]
@@ -446,7 +448,7 @@ def check_permission_params(params):
         parse_secret_uri(params['secret_uri'])
 
 
-def grant_restore_permissions(module, params):
+def grant_restore_permissions(module, params, vault=None):
     """Read what the vault identity has, grant what the restore needs (nothing in check mode).
 
     `params`: vault_name, resource_group and the PERMISSIONS_ARGSPEC options. Returns restore_permissions' result
@@ -455,7 +457,7 @@ def grant_restore_permissions(module, params):
     """
     check_permission_params(params)
     planner = RestorePermissions(module.client, module.subscription_id, module.warn)
-    result = ensure_permissions(module, planner, params)
+    result = ensure_permissions(module, planner, params, vault=vault)
     for text in result['network_warnings']:
         module.warn(text)
     granted = result['granted']

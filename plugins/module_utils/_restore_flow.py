@@ -26,11 +26,11 @@ from ansible_collections.azure_backup.dataprotection.plugins.module_utils._ids i
     backup_instance_id, job_guid, parse_resource_id, vault_id,
 )
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._jobs import (
-    find_restore_job, is_failed, normalize_job,
+    is_failed, normalize_job, scan_restore_jobs,
 )
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._lro import wait_for_operation
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._recovery_points import (
-    normalize_recovery_point,
+    RecoveryPointNotFound, build_time_filter, iter_filtered, normalize_recovery_point, select_recovery_point,
 )
 
 # api-version of Microsoft.DBforPostgreSQL single servers (the provider's last stable one for servers/databases).
@@ -128,8 +128,9 @@ def check_restore_params(params):
     if params.get('restore_location') is not None and not str(params['restore_location']).strip():
         raise ValueError('restore_location must not be empty: give a region name such as westeurope, or leave it '
                          "out to use the vault's location.")
-    return RestoreInputs(rr.normalize_recovery_point_id(params.get('recovery_point_id')), target, rehydration,
-                         identity, datasource)
+    # No recovery_point_id: pg_restore selects one (select/before) once the backup instance is known.
+    point_id = rr.normalize_recovery_point_id(params['recovery_point_id']) if params.get('recovery_point_id') else None
+    return RestoreInputs(point_id, target, rehydration, identity, datasource)
 
 
 # ---------------------------------------------------------------- backup instances
@@ -223,8 +224,13 @@ def backup_instance_path(client, params, raw):
 
 # ---------------------------------------------------------------- vault, recovery points, databases
 
-def get_vault_location(client, path):
-    vault = client.json_or_raise(client.get(path), 'Get backup vault')
+def get_vault(client, path):
+    """The raw Backup vault (its location, and its identity for the permissions)."""
+    return client.json_or_raise(client.get(path), 'Get backup vault')
+
+
+def get_vault_location(client, path, vault=None):
+    vault = vault if vault is not None else get_vault(client, path)
     location = vault.get('location')
     if not location:
         raise DataProtectionError('Get backup vault', 'the vault has no location.', code='InvalidResponse',
@@ -259,10 +265,30 @@ def target_database_exists(client, target):
 
 # ---------------------------------------------------------------- the request
 
-def prepare_restore(client, params, inputs):
+def select_point(client, bi_path, bi_name, mode, before=None, datastore=None):
+    """The latest/earliest normalised recovery point (at or before `before`, in `datastore` when given).
+
+    The time bound goes to the service as $filter; the points are streamed, one page held at a time.
+    """
+    time_filter = build_time_filter(None, before)
+    pages = client.iter_pages(bi_path + '/recoveryPoints', params={'$filter': time_filter} if time_filter else None)
+    try:
+        return select_recovery_point(iter_filtered(pages, datastore=datastore, end=before), mode, before=before)
+    except RecoveryPointNotFound as exc:
+        where = ' in %s' % datastore if datastore else ''
+        raise DataProtectionError("Select the %s recovery point of backup instance '%s'" % (mode, bi_name),
+                                  '%s%s' % (exc, where), code='RecoveryPointNotFound', recommended_actions=[
+                                      'List the recovery points with azure_backup.dataprotection.'
+                                      'pg_recovery_point_info, or take a backup first.']) from None
+
+
+# pylint: disable-next=too-many-arguments
+def prepare_restore(client, params, inputs, vault=None, select=None, before=None):
     """Read what the request needs (backup instance, vault location, recovery point) and build it.
 
-    Returns a RestorePlan. Raises ValueError (bad input found late) or DataProtectionError (service).
+    `vault`: the raw vault when the caller has read it already. `select` (latest/earliest) and `before` pick the
+    recovery point from the list instead of reading inputs.recovery_point_id. Returns a RestorePlan. Raises
+    ValueError (bad input found late) or DataProtectionError (service).
     """
     bi_raw = get_backup_instance(client, params)
     backup_instance = normalize_backup_instance(bi_raw)
@@ -270,16 +296,22 @@ def prepare_restore(client, params, inputs):
     rr.check_datasource_type(datasource_type, backup_instance['name'])
     rr.check_target(datasource_type, inputs.target)
     bi_path = backup_instance_path(client, params, bi_raw)
-    vault = vault_path(client, params)
-    location = (params.get('restore_location') or '').strip() or get_vault_location(client, vault)
-    point = normalize_recovery_point(get_recovery_point(client, bi_path, backup_instance['name'],
-                                                        inputs.recovery_point_id))
+    path = vault_path(client, params)
+    location = (params.get('restore_location') or '').strip() or get_vault_location(client, path, vault)
+    if select:
+        wanted = params.get('source_datastore')
+        point = select_point(client, bi_path, backup_instance['name'], select, before,
+                             datastore=wanted if wanted in ('VaultStore', 'ArchiveStore') else None)
+    else:
+        point = normalize_recovery_point(get_recovery_point(client, bi_path, backup_instance['name'],
+                                                            inputs.recovery_point_id))
+    recovery_point_id = point['recovery_point_id']
     datastore, dummy_rehydrate = rr.choose_source_datastore(params.get('source_datastore'), point)
     request = rr.build_restore_request(
-        backup_instance['datasource_id'], datasource_type, inputs.recovery_point_id, datastore, inputs.target,
+        backup_instance['datasource_id'], datasource_type, recovery_point_id, datastore, inputs.target,
         location, rehydration=inputs.rehydration, identity=inputs.identity)
     return RestorePlan(request, backup_instance, bi_path, point, inputs.target,
-                       rr.recovery_destination(inputs.target), datastore, vault)
+                       rr.recovery_destination(inputs.target), datastore, path)
 
 
 def plan_result(plan):
@@ -302,8 +334,13 @@ def validate_restore(client, plan, deadline):
 
 def find_existing_restore(client, plan):
     """The normalised restore job already started for the plan's backup instance, point and target (or None)."""
-    return find_restore_job(client.iter_pages(plan.vault_path + '/backupJobs'), plan.backup_instance['id']
-                            or plan.backup_instance_path, plan.request['recoveryPointId'], plan.destination)
+    return scan_existing_restores(client, plan).same_point
+
+
+def scan_existing_restores(client, plan):
+    """One pass over the vault's jobs: the plan's own restore job, and the last completed restore to its target."""
+    return scan_restore_jobs(client.iter_pages(plan.vault_path + '/backupJobs'), plan.backup_instance['id']
+                             or plan.backup_instance_path, plan.request['recoveryPointId'], plan.destination)
 
 
 def recheck_after_unknown_outcome(client, plan, deadline, delays=OUTCOME_RECHECK_DELAYS):

@@ -224,113 +224,296 @@ from ansible_collections.azure_backup.dataprotection.plugins.module_utils._error
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._jobs import normalize_job
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._lro import wait_for_job, wait_for_operation
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._module import DataProtectionModule
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._permissions import (
+    PERMISSIONS_ARGSPEC, check_permission_params, grant_restore_permissions,
+)
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._recovery_points import (
+    SELECT_MODES, parse_time,
+)
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._restore_flow import (
     BACKUP_INSTANCE_ARGSPEC, BACKUP_INSTANCE_CONSTRAINTS, RESTORE_ARGSPEC, RESTORE_CONSTRAINTS,
-    check_restore_params, find_existing_restore, job_failure, job_path, merge_constraints, plan_result,
-    prepare_restore, recheck_after_unknown_outcome, target_database_exists, validate_restore,
+    check_restore_params, get_vault, job_failure, job_path, merge_constraints, plan_result, prepare_restore,
+    recheck_after_unknown_outcome, scan_existing_restores, target_database_exists, validate_restore, vault_path,
 )
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._restore_request import DatabaseTarget
 
 ARGSPEC = dict(
     BACKUP_INSTANCE_ARGSPEC,
     **RESTORE_ARGSPEC,
+    select={'type': 'str', 'choices': [m for m in SELECT_MODES if m != 'all']},
+    before={'type': 'str'},
+    grant_permissions={'type': 'bool', 'default': False},
+    permissions_scope=PERMISSIONS_ARGSPEC['scope'],
+    key_vault_id=PERMISSIONS_ARGSPEC['key_vault_id'],
+    target_storage_account_id=PERMISSIONS_ARGSPEC['target_storage_account_id'],
+    validate={'type': 'bool', 'default': False},
+    validate_retries={'type': 'int', 'default': 20},
+    validate_delay={'type': 'int', 'default': 30},
+    busy_retries={'type': 'int', 'default': 0},
+    busy_delay={'type': 'int', 'default': 60},
     wait={'type': 'bool', 'default': False},
     wait_timeout={'type': 'int', 'default': 3600},
     poll_interval={'type': 'int', 'default': 15},
+    progress={'type': 'bool', 'default': True},
 )
-CONSTRAINTS = merge_constraints(BACKUP_INSTANCE_CONSTRAINTS, RESTORE_CONSTRAINTS)
+ARGSPEC['recovery_point_id'] = dict(ARGSPEC['recovery_point_id'], required=False)
+CONSTRAINTS = merge_constraints(BACKUP_INSTANCE_CONSTRAINTS, RESTORE_CONSTRAINTS, {
+    'required_one_of': [('recovery_point_id', 'select', 'before')],
+    'mutually_exclusive': [('recovery_point_id', 'select'), ('recovery_point_id', 'before'),
+                           ('key_vault_id', 'target_container_url'), ('target_storage_account_id', 'target_server_id')],
+})
 
-EXISTS_MSG = ("Target database '%s' already exists on server '%s'. Choose another target_database_name or drop it "
-              "first; pg_restore never overwrites a database.")
+# Validation codes that mean "the vault identity lacks a permission": new role assignments take minutes to apply.
+PERMISSION_CODES = ('UserErrorMSIMissingPermissions', 'UserErrorMissingPermissionsOnSecretStore',
+                    'UserErrorContainerNotAccessible')
+BUSY_CODE = 'UserErrorMaxConcurrentOperationLimitReached'
+
+EXISTS_MSG = ("Target database '%s' already exists on server '%s' and no restore of this backup instance by this "
+              "collection created it. Choose another target_database_name or drop it first; pg_restore never "
+              "overwrites a database.")
+HOLDS_OLDER_MSG = ("Target database %s exists: restore job %s created it from recovery point %s (%s), and a newer "
+                   "recovery point %s (%s) exists now. The database was left as it is (a restore never overwrites a "
+                   "database); to restore the newer point, drop the database or give another target_database_name.")
 FOUND_MSG = ('The answer to the restore request was lost (%s); its job %s was found in the vault, so the restore '
              'was not requested again.')
 UNKNOWN_MSG = ('Trigger restore: the answer to the restore request was lost (%s), so the restore may or may not have '
                'started, and its job did not show up in the vault. Run the task again: it looks for the restore job '
                'first and never starts a second restore of the same point to the same target.')
+STILL_MISSING_MSG = (' The vault identity still lacked permissions after %d attempts %d s apart; role assignments can '
+                     'take up to 30 minutes to apply: run again later or raise validate_retries. Check the '
+                     'permissions with azure_backup.dataprotection.restore_permissions (check mode).')
 
 
 def _describe(plan):
     return 'recovery point %s (%s) to %s' % (plan.request['recoveryPointId'], plan.source_datastore, plan.destination)
 
 
-def _target_state(client, plan, cache):
-    """(exists, why) of a database target, read once per run; (None, None) for a files target."""
-    if not isinstance(plan.target, DatabaseTarget):
-        return None, None
-    if 'state' not in cache:
-        cache['state'] = target_database_exists(client, plan.target)
-    return cache['state']
+def _duration(seconds):
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    return ('%dh%02dm%02ds' % (hours, rest // 60, rest % 60) if hours else
+            '%dm%02ds' % divmod(rest, 60) if rest >= 60 else '%ds' % rest)
 
 
-def _note_target_state(result, cache):
-    """Return `target_exists` once the target database's existence was read (True/False, never a guess)."""
-    exists = cache.get('state', (None, None))[0]
-    if exists is not None:
-        result['target_exists'] = exists
+def progress_line(progress, elapsed, remaining):
+    """One line per poll: the job's state and sub-task (with its own progress when it reports one), the time
+    waited and the time left before wait_timeout."""
+    line = 'restore job %s: %s' % (progress['job_id'], progress['status'] or 'not visible yet')
+    if progress.get('sub_task'):
+        line += ', %s %s' % (progress['sub_task'], progress.get('sub_task_status') or '')
+        if progress.get('sub_task_progress') not in (None, ''):
+            line += ' (%s)' % progress['sub_task_progress']
+    return '%s; %s elapsed, %s left before wait_timeout' % (line.rstrip(), _duration(elapsed), _duration(remaining))
 
 
-def _check_target_absent(module, client, plan, cache, result):
-    exists, why = _target_state(client, plan, cache)
-    _note_target_state(result, cache)
-    if exists:
-        server = plan.target.server_id.rstrip('/').rsplit('/', 1)[-1]
-        module.fail_json(msg=EXISTS_MSG % (plan.target.database_name, server), **result)
-    if exists is None and why:
-        module.warn('Could not check whether the target database %s exists (%s); the service refuses an existing '
-                    'database (UserErrorDatabaseNameAlreadyInUse).' % (plan.destination, why))
+class _Restore:
+    """One run of the module: every fact is read once and kept here."""
 
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.client = module.client
+        self.deadline = self.client.deadline = module.deadline(self.params['wait_timeout'])
+        self.plan = None
+        self.result = {}
+        self._target_state = None
 
-def _reusable(module, client, plan, existing, cache):
-    """An earlier restore to a database that has since been dropped (a repeated drill) does not count."""
-    if existing is None or not existing['succeeded'] or not isinstance(plan.target, DatabaseTarget):
+    # ---------------------------------------------------------------- facts read once
+
+    def target_state(self):
+        """(exists, why) of a database target, read at most once; (None, None) for a files target."""
+        if not isinstance(self.plan.target, DatabaseTarget):
+            return None, None
+        if self._target_state is None:
+            self._target_state = target_database_exists(self.client, self.plan.target)
+            if self._target_state[0] is not None:
+                self.result['target_exists'] = self._target_state[0]
+        return self._target_state
+
+    # ---------------------------------------------------------------- steps
+
+    def run(self, inputs):
+        params = self.params
+        vault = get_vault(self.client, vault_path(self.client, params)) if params['grant_permissions'] else None
+        before = parse_time(params['before'], 'before') if params.get('before') else None
+        select = params.get('select') or ('latest' if before else None)
+        self.plan = prepare_restore(self.client, params, inputs, vault=vault, select=select, before=before)
+        self.result = plan_result(self.plan)
+        try:
+            self._restore(vault, latest_wanted=select == 'latest' and before is None)
+        except DataProtectionError as err:
+            self.module.fail_from_error(err, **self.result)  # `changed`: was a restore accepted before the failure
+        return self.result
+
+    def _restore(self, vault, latest_wanted):
+        module, plan, result = self.module, self.plan, self.result
+        earlier = scan_existing_restores(self.client, plan)
+        existing = self._reusable(earlier.same_point)
+        if existing is not None:
+            result.update(job_id=existing['job_id'], job=existing)
+            if self.params['wait'] and not existing['is_terminal'] and not module.check_mode:
+                self._wait()
+            result['msg'] = 'A restore of %s already exists: job %s is %s; nothing was started.' % (
+                _describe(plan), existing['job_id'], result['job']['status'])
+            return
+        exists, why = self.target_state()
+        if exists:
+            self._existing_target(earlier.same_target, latest_wanted)
+            return
+        if exists is None and why:
+            module.warn('Could not check whether the target database %s exists (%s); the service refuses an existing '
+                        'database (UserErrorDatabaseNameAlreadyInUse).' % (plan.destination, why))
+        pending = self._grant(vault)
+        if self.params['validate'] or module.check_mode:
+            self._validate(pending)
+        if module.check_mode:
+            result.update(changed=True, msg='Check mode: the restore of %s %s and would be started; nothing was '
+                                            'sent.' % (_describe(plan), 'would be validated once the permissions '
+                                                       'are granted' if pending else 'is valid'))
+            return
+        result['job_id'], job = self._trigger()
+        result['changed'] = True
+        if job is not None:
+            result['job'] = job
+        if self.params['wait']:
+            self._wait()
+            result['msg'] = 'Restore of %s finished: job %s is %s.' % (
+                _describe(plan), result['job_id'], result['job']['status'])
+        else:
+            result['msg'] = 'Restore started: job %s restores %s.' % (result['job_id'], _describe(plan))
+
+    def _reusable(self, existing):
+        """An earlier restore to a database that has since been dropped (a repeated drill) does not count."""
+        if existing is None or not existing['succeeded'] or not isinstance(self.plan.target, DatabaseTarget):
+            return existing
+        if self.target_state()[0] is False:
+            self.module.warn('Restore job %s already restored this recovery point to %s, but that database no longer '
+                             'exists; %s a new restore.' % (existing['job_id'], self.plan.destination,
+                                                           'would start' if self.module.check_mode else 'starting'))
+            return None
         return existing
-    exists, dummy = _target_state(client, plan, cache)
-    if exists is False:
-        module.warn('Restore job %s already restored this recovery point to %s, but that database no longer exists; '
-                    'starting a new restore.' % (existing['job_id'], plan.destination))
-        return None
-    return existing
 
+    def _existing_target(self, ours, latest_wanted):
+        """The target database exists and this recovery point was never restored there: ours with an older
+        point (a relaunch after a new backup) is fine and left alone; anyone else's is an error."""
+        plan, result = self.plan, self.result
+        server = plan.target.server_id.rstrip('/').rsplit('/', 1)[-1]
+        if ours is None:
+            self.module.fail_json(msg=EXISTS_MSG % (plan.target.database_name, server), **result)
+        held = ours['source_recovery_point']
+        result.update(job_id=ours['job_id'], job=ours, newer_recovery_point={
+            'recovery_point_id': plan.recovery_point['recovery_point_id'],
+            'recovery_point_time': plan.recovery_point['recovery_point_time']})
+        text = HOLDS_OLDER_MSG % (plan.destination, ours['job_id'], held.get('id'), held.get('time'),
+                                  plan.recovery_point['recovery_point_id'], plan.recovery_point['recovery_point_time'])
+        if latest_wanted:
+            self.module.warn(text)
+        result['msg'] = text
 
-def _trigger(module, client, plan, deadline, result):
-    """POST the restore once; returns the job id (and the job when it had to be looked up)."""
-    try:
-        response = client.post(plan.backup_instance_path + '/restore', plan.request)
-    except DataProtectionError as err:
-        if not err.outcome_unknown:
-            raise
-        job = recheck_after_unknown_outcome(client, plan, deadline)
-        if job is None:
-            module.fail_json(**dict(result, changed=True, error=err.as_dict(), msg=UNKNOWN_MSG % err.message))
-        module.warn(FOUND_MSG % (err.message.split('; the request may', 1)[0].rstrip('.'), job['job_id']))
-        return job['job_id'], job
-    if 200 <= response.status_code < 300:
+    def _grant(self, vault):
+        """Grant the vault identity what the restore needs; True when a grant is pending (check mode)."""
+        if not self.params['grant_permissions']:
+            return False
+        params, target = self.params, self.plan.target
+        database = isinstance(target, DatabaseTarget)
+        grant_params = {
+            'vault_name': params['vault_name'], 'resource_group': params['resource_group'],
+            'user_assigned_identity_id': params.get('user_assigned_identity_id'), 'scope': params['permissions_scope'],
+            'target_server_id': target.server_id if database else None,
+            'secret_uri': target.secret_uri if database else None,
+            'key_vault_id': params.get('key_vault_id') if database else None,
+            'target_storage_account_id': None if database else params.get('target_storage_account_id'),
+            'target_container_url': None if database or params.get('target_storage_account_id')
+            else target.container_url,
+        }
+        permissions = grant_restore_permissions(self.module, grant_params, vault=vault)
+        permissions.pop('_diff')
+        self.result['permissions'] = permissions
+        if permissions['changed'] and not self.module.check_mode:
+            self.result['changed'] = True  # a grant is a change even when the restore fails later
+        self.module.progress(permissions['msg'])
+        return permissions['changed'] and self.module.check_mode
+
+    def _validate(self, pending):
+        """validateRestore, retried while the service reports missing permissions (new grants propagate) or a busy
+        backup instance. In check mode with grants pending, the validation would fail for that reason only: skipped."""
+        if pending:
+            return
+        retries, delay = max(0, self.params['validate_retries']), max(0, self.params['validate_delay'])
+        if not (self.params['validate'] or self.params['grant_permissions']):
+            retries = 0  # a plain check-mode run validates once, as before
+        for attempt in range(retries + 1):
+            try:
+                validate_restore(self.client, self.plan, self.deadline)
+                return
+            except DataProtectionError as err:
+                if err.code not in PERMISSION_CODES + (BUSY_CODE,) or attempt == retries or self.deadline.expired():
+                    if err.code in PERMISSION_CODES and retries:
+                        err.message += STILL_MISSING_MSG % (attempt + 1, delay)
+                    raise
+                self.module.progress('validation: %s; attempt %d of %d, next in %d s' % (
+                    err.code, attempt + 1, retries + 1, delay))
+                self.deadline.sleep(delay)
+
+    def _trigger(self):
+        """POST the restore, retried while another operation runs on the backup instance; returns the job id
+        (and the job when it had to be looked up)."""
+        retries, delay = max(0, self.params['busy_retries']), max(0, self.params['busy_delay'])
+        for attempt in range(retries + 1):
+            try:
+                return self._post_restore()
+            except DataProtectionError as err:
+                if err.code != BUSY_CODE or attempt == retries or self.deadline.expired():
+                    raise
+                self.module.progress('restore refused for now (%s: another operation runs on the backup instance); '
+                                     'attempt %d of %d, next in %d s' % (err.code, attempt + 1, retries + 1, delay))
+                self.deadline.sleep(delay)
+        raise AssertionError('unreachable')  # pragma: no cover
+
+    def _post_restore(self):
+        module, plan, result = self.module, self.plan, self.result
+        try:
+            response = self.client.post(plan.backup_instance_path + '/restore', plan.request)
+        except DataProtectionError as err:
+            if not err.outcome_unknown:
+                raise
+            job = recheck_after_unknown_outcome(self.client, plan, self.deadline)
+            if job is None:
+                module.fail_json(**dict(result, changed=True, error=err.as_dict(), msg=UNKNOWN_MSG % err.message))
+            module.warn(FOUND_MSG % (err.message.split('; the request may', 1)[0].rstrip('.'), job['job_id']))
+            return job['job_id'], job
+        if response.status_code >= 300:
+            self.client.json_or_raise(response, 'Trigger restore')  # raises, with the service's code (busy, ...)
         result['changed'] = True  # accepted: from now on a failure still leaves a restore started
-    try:
-        operation = wait_for_operation(client, response, deadline, 'Trigger restore',
-                                       poll_interval=module.params['poll_interval'])
-    except DataProtectionError as err:
-        module.fail_from_error(err, **result)
-    if operation.get('job_id'):
-        return operation['job_id'], None
-    job = find_existing_restore(client, plan)  # the spec allows an answer without jobId: find the job instead
-    if job is None:
-        module.fail_json(**dict(result, msg='Trigger restore: the service accepted the restore but returned no job '
-                                'id, and no matching restore job is listed. Look for it with '
-                                'azure_backup.dataprotection.dataprotection_job_info (operation: Restore).'))
-    return job['job_id'], job
+        operation = wait_for_operation(self.client, response, self.deadline, 'Trigger restore',
+                                       poll_interval=self.params['poll_interval'])
+        if operation.get('job_id'):
+            return operation['job_id'], None
+        job = scan_existing_restores(self.client, plan).same_point  # the spec allows an answer without jobId
+        if job is None:
+            module.fail_json(**dict(result, msg='Trigger restore: the service accepted the restore but returned no '
+                                    'job id, and no matching restore job is listed. Look for it with '
+                                    'azure_backup.dataprotection.dataprotection_job_info (operation: Restore).'))
+        return job['job_id'], job
 
+    def _wait(self):
+        module, params, result = self.module, self.params, self.result
+        timeout = params['wait_timeout']
 
-def _wait(module, client, plan, deadline, result):
-    try:
-        raw = wait_for_job(client, job_path(plan.vault_path, result['job_id']), deadline,
-                           poll_interval=module.params['poll_interval'])
-    except DataProtectionError as err:
-        module.fail_from_error(err, **result)
-    result['job'] = normalize_job(raw)
-    failure = job_failure(raw)
-    if failure is not None:
-        module.fail_from_error(failure, **result)
+        def show(progress):
+            remaining = self.deadline.remaining()
+            module.progress(progress_line(progress, timeout - remaining, remaining))
+
+        try:
+            raw = wait_for_job(self.client, job_path(self.plan.vault_path, result['job_id']), self.deadline,
+                               poll_interval=params['poll_interval'], on_progress=show if params['progress'] else None,
+                               every_poll=True)
+        except DataProtectionError as err:
+            module.fail_from_error(err, **result)
+        result['job'] = normalize_job(raw)
+        failure = job_failure(raw)
+        if failure is not None:
+            module.fail_from_error(failure, **result)
 
 
 def run(module):
@@ -339,49 +522,10 @@ def run(module):
     for name in ('wait_timeout', 'poll_interval'):
         if params[name] <= 0:
             raise ValueError('%s must be a positive number of seconds, not %d.' % (name, params[name]))
-    client = module.client
-    deadline = client.deadline = module.deadline(params['wait_timeout'])  # throttled requests stop at it too
-    plan = prepare_restore(client, params, inputs)
-    result = plan_result(plan)
-    try:
-        return _restore(module, client, plan, deadline, result)
-    except DataProtectionError as err:
-        module.fail_from_error(err, **result)  # `changed` says whether a restore was accepted before the failure
-    return result
-
-
-def _restore(module, client, plan, deadline, result):
-    params = module.params
-    target_cache = {}
-    existing = _reusable(module, client, plan, find_existing_restore(client, plan), target_cache)
-    _note_target_state(result, target_cache)
-    if existing is not None:
-        result.update(job_id=existing['job_id'], job=existing)
-        if params['wait'] and not existing['is_terminal'] and not module.check_mode:
-            _wait(module, client, plan, deadline, result)
-        result['msg'] = 'A restore of %s already exists: job %s is %s; nothing was started.' % (
-            _describe(plan), existing['job_id'], result['job']['status'])
-        return result
-
-    _check_target_absent(module, client, plan, target_cache, result)
-
-    if module.check_mode:
-        validate_restore(client, plan, deadline)
-        result.update(changed=True, msg='Check mode: the restore of %s is valid and would be started; nothing was '
-                                        'sent.' % _describe(plan))
-        return result
-
-    result['job_id'], job = _trigger(module, client, plan, deadline, result)
-    result['changed'] = True
-    if job is not None:
-        result['job'] = job
-    if params['wait']:
-        _wait(module, client, plan, deadline, result)
-        result['msg'] = 'Restore of %s finished: job %s is %s.' % (
-            _describe(plan), result['job_id'], result['job']['status'])
-    else:
-        result['msg'] = 'Restore started: job %s restores %s.' % (result['job_id'], _describe(plan))
-    return result
+    if params['grant_permissions']:
+        check_permission_params({'target_server_id': params.get('target_server_id'),
+                                 'secret_uri': params.get('secret_uri'), 'key_vault_id': params.get('key_vault_id')})
+    return _Restore(module).run(inputs)
 
 
 def main():

@@ -220,9 +220,12 @@ def test_wait_for_job_reports_progress_changes(rsps, make_client, clock):
     final = wait_for_job(make_client(), JOB_ARM_ID, deadline(clock), poll_interval=15, on_progress=seen.append)
     assert final['properties']['status'] == 'Completed'
     assert seen == [
-        {'job_id': JOB_GUID, 'status': 'InProgress', 'sub_task': 'Trigger Restore', 'sub_task_status': 'InProgress'},
-        {'job_id': JOB_GUID, 'status': 'InProgress', 'sub_task': 'Restore Data', 'sub_task_status': 'InProgress'},
-        {'job_id': JOB_GUID, 'status': 'Completed', 'sub_task': 'Restore Data', 'sub_task_status': 'Completed'},
+        {'job_id': JOB_GUID, 'status': 'InProgress', 'sub_task': 'Trigger Restore', 'sub_task_status': 'InProgress',
+         'sub_task_progress': None},
+        {'job_id': JOB_GUID, 'status': 'InProgress', 'sub_task': 'Restore Data', 'sub_task_status': 'InProgress',
+         'sub_task_progress': None},
+        {'job_id': JOB_GUID, 'status': 'Completed', 'sub_task': 'Restore Data', 'sub_task_status': 'Completed',
+         'sub_task_progress': None},
     ]
     assert clock.sleeps == [15, 15, 15]
 

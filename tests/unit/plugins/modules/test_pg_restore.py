@@ -180,7 +180,8 @@ def test_existing_target_database_is_refused_without_post(arm):
     result, failed = arm.run(module, DB_ARGS)
     assert failed
     assert result['target_exists'] is True
-    assert result['msg'] == ("Target database 'emprestored21' already exists on server 'targetossserver'. Choose another "
+    assert result['msg'] == ("Target database 'emprestored21' already exists on server 'targetossserver' and no restore "
+                             "of this backup instance by this collection created it. Choose another "
                              "target_database_name or drop it first; pg_restore never overwrites a database.")
     assert result['changed'] is False
     assert not arm.calls('POST')
