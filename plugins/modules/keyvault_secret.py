@@ -430,7 +430,9 @@ def run(module):
         module.fail_from_error(err, **result)
 
     result.update(changed=changed, value_changed=value_changed, msg=msg,
-                  secret=secret_metadata(bundle, vault_base_url, name) if bundle is not None else {})
+                  # its address is known before it exists: check mode says which secret a real run would write
+                  secret=secret_metadata(bundle, vault_base_url, name)
+                  if bundle is not None or params['state'] == 'present' else {})
     if module._diff:
         result['diff'] = diff
     return result

@@ -27,6 +27,94 @@ description:
   - When the answer to the restore request is lost (the request may or may not have reached the service), it
     does not send it again; instead it looks for the job the request created, a few times, and fails asking to re-run
     the task if the job does not show up (a re-run finds it).
+  - "Re-runs and relaunches (an AWX relaunch, a scheduled runbook, a repeated drill): when the target database
+    exists and a completed restore job of this backup instance created it, the task is C(ok) and changes nothing,
+    whatever recovery point that restore used; with O(select=latest) and a newer point, it warns that the database
+    holds an older point (RV(newer_recovery_point)). A database that no restore of this backup instance created
+    fails the task. A database is never overwritten."
+  - It can do the steps before the restore too, each fact read once in the same task, as the
+    C(azure_backup.dataprotection.postgresql_restore) role does. It can select the recovery point (O(select), O(before)), grant the vault identity what the restore needs
+    (O(grant_permissions)), validate with the service while new permissions propagate (O(validate)), retry while
+    another operation runs on the backup instance (O(busy_retries)), and wait with a progress line at every poll
+    (O(wait), O(progress)).
+options:
+  recovery_point_id:
+    description:
+      - Id of the recovery point to restore (the C(recovery_point_id) returned by
+        M(azure_backup.dataprotection.pg_recovery_point_info)), or the ARM id of the recovery point.
+      - The recovery point is read first; an unknown id fails before anything is sent.
+      - Exactly one of O(recovery_point_id), O(select) or O(before) is needed.
+    type: str
+  select:
+    description:
+      - Restore the V(latest) or V(earliest) recovery point (of O(source_datastore) when it names a datastore),
+        chosen from the list in the same task.
+    type: str
+    choices: [latest, earliest]
+  before:
+    description:
+      - Restore the latest recovery point taken at or before this time (ISO 8601, for example
+        C(2024-04-01T00:00:00Z)).
+    type: str
+  grant_permissions:
+    description:
+      - Before validating, grant the vault's managed identity what this restore needs, as
+        M(azure_backup.dataprotection.restore_permissions) does (only when no earlier restore is found and the
+        target is free). The result is in RV(permissions); a grant counts as a change.
+    type: bool
+    default: false
+  permissions_scope:
+    description:
+      - Scope of the grants with O(grant_permissions); see M(azure_backup.dataprotection.restore_permissions).
+    type: str
+    choices: [resource, resource_group, subscription]
+    default: resource
+  key_vault_id:
+    description:
+      - ARM id of the key vault of O(secret_uri), for O(grant_permissions) when the key vault is in another
+        subscription or resource group than the one its name suggests.
+    type: str
+  target_storage_account_id:
+    description:
+      - ARM id of the storage account of O(target_container_url), for O(grant_permissions) (the grant goes on the
+        account instead of the container).
+    type: str
+  validate:
+    description:
+      - Run the service's restore validation before triggering the restore. While it reports that the vault
+        identity lacks permissions (new role assignments take minutes to apply) or that the backup instance is busy,
+        it is retried O(validate_retries) times, O(validate_delay) seconds apart (once without O(grant_permissions)
+        unless O(validate=true)).
+      - Default is to validate in check mode only; V(false) skips it in check mode too (for a secret a real run
+        would create first).
+    type: bool
+  validate_retries:
+    description: Retries of the validation (see O(validate)).
+    type: int
+    default: 20
+  validate_delay:
+    description: Seconds between two validations.
+    type: int
+    default: 30
+  busy_retries:
+    description:
+      - Retries of the restore request while the service refuses it because another operation runs on the backup
+        instance (C(UserErrorMaxConcurrentOperationLimitReached), for a scheduled backup or another restore). The request
+        was refused, so it is safe to send again.
+    type: int
+    default: 0
+  busy_delay:
+    description: Seconds between two tries of a refused restore request.
+    type: int
+    default: 60
+  progress:
+    description:
+      - While waiting, print a line at every poll with the job's status, its current sub-task (and its progress when
+        the job reports it), the time waited and the time left before O(wait_timeout).
+      - The lines appear while the task runs because the module runs in the controller's worker process (its action
+        plugin); a module run on another host (a connection other than local) prints nothing until it ends.
+    type: bool
+    default: true
 author:
   - Azure Backup Data Protection collection contributors (@azure-backup)
 extends_documentation_fragment:
@@ -200,6 +288,55 @@ target_exists:
   returned: for a database target, when the database could be read (not when only a running restore job was found)
   type: bool
   sample: false
+destination:
+  description: The restore target, as the service's jobs name it (the new database's ARM id, or the container URL and file prefix).
+  returned: when the request could be built
+  type: str
+  sample: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/targetrg/providers/Microsoft.DBforPostgreSQL/servers/targetossserver/databases/emprestored21
+newer_recovery_point:
+  description:
+    - When the target database exists and an earlier restore of this backup instance created it from another recovery
+      point, the point this run selected (newer with O(select=latest)); the database was left as it is.
+  returned: when the target holds an earlier restore of another point
+  type: dict
+  sample:
+    recovery_point_id: 2f7c01b3a4d54e1e9c3b0a8d7e6f5a41
+    recovery_point_time: '2024-04-03T01:00:12.1234567Z'
+permissions:
+  description:
+    - With O(grant_permissions), what the vault identity needed, had and was granted (in check mode, would be granted),
+      as M(azure_backup.dataprotection.restore_permissions) returns it.
+  returned: when permissions were checked
+  type: dict
+  contains:
+    principal_id:
+      description: Principal id of the vault's identity.
+      type: str
+    required:
+      description: Every permission the restore needs.
+      type: list
+      elements: dict
+    granted:
+      description: The permissions granted now (in check mode, that would be granted).
+      type: list
+      elements: dict
+    already_present:
+      description: The permissions the identity already had.
+      type: list
+      elements: dict
+    targets:
+      description: The target resources read.
+      type: dict
+    network_warnings:
+      description: Firewall and network settings that may block the restore (never changed).
+      type: list
+      elements: str
+    changed:
+      description: Whether something was (or would be) granted.
+      type: bool
+    msg:
+      description: What was granted.
+      type: str
 msg:
   description: What happened.
   returned: always
@@ -239,7 +376,8 @@ from ansible_collections.azure_backup.dataprotection.plugins.module_utils._resto
 
 ARGSPEC = dict(
     BACKUP_INSTANCE_ARGSPEC,
-    **RESTORE_ARGSPEC,
+    # recovery_point_id, or select/before: the point is then chosen from the list
+    **dict(RESTORE_ARGSPEC, recovery_point_id=dict(RESTORE_ARGSPEC['recovery_point_id'], required=False)),
     select={'type': 'str', 'choices': [m for m in SELECT_MODES if m != 'all']},
     before={'type': 'str'},
     grant_permissions={'type': 'bool', 'default': False},
@@ -256,7 +394,6 @@ ARGSPEC = dict(
     poll_interval={'type': 'int', 'default': 15},
     progress={'type': 'bool', 'default': True},
 )
-ARGSPEC['recovery_point_id'] = dict(ARGSPEC['recovery_point_id'], required=False)
 CONSTRAINTS = merge_constraints(BACKUP_INSTANCE_CONSTRAINTS, RESTORE_CONSTRAINTS, {
     'required_one_of': [('recovery_point_id', 'select', 'before')],
     'mutually_exclusive': [('recovery_point_id', 'select'), ('recovery_point_id', 'before'),
@@ -338,7 +475,7 @@ class _Restore:
         before = parse_time(params['before'], 'before') if params.get('before') else None
         select = params.get('select') or ('latest' if before else None)
         self.plan = prepare_restore(self.client, params, inputs, vault=vault, select=select, before=before)
-        self.result = plan_result(self.plan)
+        self.result = dict(plan_result(self.plan), destination=self.plan.destination)
         try:
             self._restore(vault, latest_wanted=select == 'latest' and before is None)
         except DataProtectionError as err:
