@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 from ansible.module_utils.ansible_release import __version__ as ANSIBLE_VERSION
 
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._auth import (
-    DEFAULT_API_VERSION, get_access_token,
+    DEFAULT_API_VERSION, fresh_token_claims, get_access_token,
 )
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._cache import oidc_adapter_class
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import (
@@ -171,7 +171,7 @@ class ArmClient:
         query = self._query(url, params)
         retries, throttled, token_refreshed, started = 0, 0, False, self.clock()
         while True:
-            response, exc = self._attempt(method, url, query, body, scope)
+            response, exc = self._attempt(method, url, query, body, scope, fresh_token=token_refreshed)
             if exc is not None:
                 if retries < self.max_retries and self._may_resend(exc, idempotent):
                     retries += 1
@@ -195,9 +195,12 @@ class ArmClient:
                 raise self._outcome_unknown(method, url, response)
             return response
 
-    def _attempt(self, method, url, query, body, scope):
+    # pylint: disable-next=too-many-arguments
+    def _attempt(self, method, url, query, body, scope, fresh_token=False):
         try:
-            token = get_access_token(self.credential, scope or self.cloud.arm_scope)
+            # After a 401 the cached token is not good: ask the authority for one issued now.
+            token = get_access_token(self.credential, scope or self.cloud.arm_scope,
+                                     claims=fresh_token_claims() if fresh_token else None)
         except DataProtectionError as err:
             if err.code == AUTHORITY_UNREACHABLE:
                 return None, err  # nothing was sent yet: retried like a connection that was never made

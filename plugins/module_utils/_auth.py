@@ -454,9 +454,21 @@ _NO_CREDENTIALS_ACTION = ('No credential is configured and this host has neither
                           '(auth_source msi).')
 
 
-def get_access_token(credential, scope):
-    """The bearer token for `scope`; azure-identity errors become a DataProtectionError without secrets."""
+def fresh_token_claims():
+    """A claims challenge asking for a token issued from now on: MSAL then skips its cache (a token it cached was
+    refused with a 401) and the authority issues a new one, as for a continuous access evaluation challenge."""
+    return json.dumps({'access_token': {'nbf': {'essential': True, 'value': str(int(time.time()))}}})
+
+
+def get_access_token(credential, scope, claims=None):
+    """The bearer token for `scope` (`claims`: a claims challenge, see fresh_token_claims); azure-identity errors
+    become a DataProtectionError without secrets."""
     try:
+        if claims is not None:
+            try:
+                return credential.get_token(scope, claims=claims).token
+            except TypeError:  # a credential that takes no claims: its own refresh is all there is
+                pass
         return credential.get_token(scope).token
     except ClientAuthenticationError as exc:  # also raised when the authority could not be reached
         # auto with nothing configured tried the ambient sources (managed identity, then the CLI): say so

@@ -75,9 +75,11 @@ class FakeCredential:
         self.token = token
         self.error = error
         self.scopes = []
+        self.claims = []
 
-    def get_token(self, *scopes, **_kwargs):
+    def get_token(self, *scopes, claims=None, **_kwargs):
         self.scopes.append(scopes[0])
+        self.claims.append(claims)
         if self.error is not None:
             raise self.error
         return AccessToken(f'{self.token}-{len(self.scopes)}', 4102444800)

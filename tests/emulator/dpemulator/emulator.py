@@ -174,6 +174,9 @@ class App:
             "AZURE_SECRET": p.get("client_secret", ""),
             "AZURE_TENANT": self.world.tenant_id,
             "REQUESTS_CA_BUNDLE": self.ca_file,
+            # The collection's token cache, per emulator: another emulator (a new state, maybe the same port) signs
+            # its tokens with another key.
+            "AZURE_BACKUP_CACHE_DIR": os.path.join(self.state_dir, "client-cache"),
             "DPEMULATOR_URL": self.base_url,
             "DPEMULATOR_STATE": self.state_dir,
         }

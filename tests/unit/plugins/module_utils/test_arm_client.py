@@ -421,6 +421,22 @@ def test_401_gets_one_new_token(rsps, make_client):
     client = make_client()
     assert client.get(VAULT).json() == {'ok': 1}
     assert [c.request.headers['Authorization'][-2:] for c in rsps.calls] == ['-1', '-2']
+    # the second token is asked for with a claims challenge, so that a cached token is not handed out again
+    first, second = client.credential.claims
+    assert first is None and json.loads(second)['access_token']['nbf']['essential'] is True
+
+
+def test_a_credential_without_claims_support_is_asked_plainly(rsps, make_client):
+    class PlainCredential(FakeCredential):
+        def get_token(self, *scopes, **kwargs):  # pylint: disable=arguments-differ
+            if kwargs:
+                raise TypeError('unexpected keyword argument')
+            return super().get_token(*scopes)
+
+    rsps.get(ARM + VAULT, status=401, json={'error': {'code': 'InvalidAuthenticationToken', 'message': 'bad'}})
+    rsps.get(ARM + VAULT, json={'ok': 1})
+    client = make_client(credential=PlainCredential())
+    assert client.get(VAULT).json() == {'ok': 1}
 
 
 def test_401_twice_fails_clearly(rsps, make_client):
