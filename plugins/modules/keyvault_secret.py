@@ -231,132 +231,15 @@ error:
     correlation_id: 0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0
 '''
 
-import re
 from urllib.parse import urlsplit
 
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _arm_client
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import DataProtectionError
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._ids import parse_secret_uri
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._keyvault import (
-    SecretStore, iso_time, keyvault_scope,
+    CONNECTION_SPEC, SECRET_NAME, SecretStore, build_connection_string, ensure_secret, keyvault_scope, secret_metadata,
 )
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._module import DataProtectionModule
-
-HIDDEN = '<hidden>'
-HIDDEN_CHANGED = '<hidden: changed>'
-_SECRET_NAME = re.compile(r'^[0-9A-Za-z-]{1,127}$')
-# Values that are quoted in the connection string: separators (';', '='), quotes, surrounding spaces and control
-# characters. Quoting '=' is not strictly needed for ADO.NET but is always safe and keeps naive parsers right.
-_NEEDS_QUOTES = re.compile(r'[;="\'\x00-\x1f]|^\s|\s$')
-
-
-# ---------------------------------------------------------------- pure helpers (unit tested)
-
-def quote_connection_value(value):
-    """A value for an ADO.NET connection string, quoted the way DbConnectionStringBuilder does when needed."""
-    text = str(value)
-    if text and not _NEEDS_QUOTES.search(text):
-        return text
-    if '"' in text and "'" not in text:
-        return "'" + text + "'"
-    return '"' + text.replace('"', '""') + '"'
-
-
-def build_connection_string(connection):
-    """The ADO.NET connection string Azure Backup reads (reference §5). Holds the password: never return it."""
-    parts = (
-        ('Server', connection['host']),
-        ('Database', connection.get('database') or 'postgres'),
-        ('Port', connection.get('port') or 5432),
-        ('User Id', connection['user']),
-        ('Password', connection['password']),
-        ('Ssl Mode', connection.get('ssl_mode') or 'Require'),
-    )
-    return ''.join(f'{key}={quote_connection_value(value)};' for key, value in parts)
-
-
-def secret_metadata(bundle, vault_base_url, name):
-    """The returned `secret` dict from a SecretBundle (never the value)."""
-    bundle = bundle or {}
-    attributes = bundle.get('attributes') or {}
-    version = None
-    if bundle.get('id'):
-        version = str(bundle['id']).rstrip('/').rsplit('/', 1)[-1]
-        if version.lower() == name.lower():
-            version = None
-    return {
-        'id': bundle.get('id'),
-        'uri': f'{vault_base_url}/secrets/{name}',
-        'name': name,
-        'version': version,
-        'vault_uri': vault_base_url,
-        'content_type': bundle.get('contentType'),
-        'enabled': attributes.get('enabled'),
-        'created': iso_time(attributes.get('created')),
-        'updated': iso_time(attributes.get('updated')),
-        'tags': bundle.get('tags') or {},
-    }
-
-
-def diff_view(bundle, value_marker):
-    """What the diff shows of a secret: metadata and a marker in place of the value."""
-    if bundle is None:
-        return {}
-    version = str(bundle.get('id') or '').rstrip('/').rsplit('/', 1)[-1] or None
-    return {
-        'value': value_marker,
-        'version': version,
-        'content_type': bundle.get('contentType'),
-        'enabled': (bundle.get('attributes') or {}).get('enabled'),
-        'tags': bundle.get('tags') or {},
-    }
-
-
-def _strip_value(bundle):
-    """The bundle without its value (so that nothing downstream can leak it)."""
-    if bundle is None:
-        return None
-    return {k: v for k, v in bundle.items() if k != 'value'}
-
-
-def ensure_secret(store, state, value, content_type, tags, check_mode):
-    """Bring the secret to `state`. Returns (changed, value_changed, bundle_after_without_value, diff, msg)."""
-    current = store.get()
-    current_value = current.get('value') if current else None
-    current = _strip_value(current)
-    before = diff_view(current, HIDDEN)
-    if state == 'absent':
-        if current is None:
-            return False, False, None, {'before': {}, 'after': {}}, f'Secret {store.name} does not exist.'
-        if not check_mode:
-            store.delete()
-        verb = 'would be deleted' if check_mode else 'deleted'
-        return True, False, None, {'before': before, 'after': {}}, f'Secret {store.name} {verb}.'
-
-    value_changed = current is None or current_value != value
-    meta_changed = current is not None and (
-        (content_type is not None and content_type != current.get('contentType'))
-        or (tags is not None and tags != (current.get('tags') or {})))
-    if not value_changed and not meta_changed:
-        return False, False, current, {'before': before, 'after': before}, f'Secret {store.name} is up to date.'
-
-    # A write creates a new version; keep what the user did not ask to change.
-    new_content_type = content_type if content_type is not None else (current or {}).get('contentType')
-    new_tags = tags if tags is not None else (current or {}).get('tags')
-    if check_mode:
-        after_bundle = {'id': None, 'contentType': new_content_type, 'tags': new_tags or {},
-                        'attributes': {'enabled': True}}
-    else:
-        after_bundle = _strip_value(store.set(value, new_content_type, new_tags))
-    after = diff_view(after_bundle, HIDDEN_CHANGED if value_changed else HIDDEN)
-    if check_mode:
-        after['version'] = '<new version>'
-    verb = 'created' if current is None else 'updated'
-    verb = f'would be {verb}' if check_mode else verb
-    what = 'value' if value_changed else 'content type/tags'
-    msg = f'Secret {store.name} {verb}.' if current is None else f'Secret {store.name} {verb} ({what} changed).'
-    return True, value_changed, after_bundle, {'before': before, 'after': after}, msg
-
 
 # ---------------------------------------------------------------- module
 
@@ -372,20 +255,11 @@ def _address(params):
     if parts.scheme.lower() != 'https' or not parts.netloc:
         raise ValueError(f"vault_uri '{params['vault_uri']}' is not an https URL: expected "
                          "https://<vault>.vault.azure.net/")
-    if not _SECRET_NAME.match(params['name'] or ''):
+    if not SECRET_NAME.match(params['name'] or ''):
         raise ValueError(f"name '{params['name']}' is not a valid secret name (1-127 letters, digits and '-')")
     return f'https://{parts.netloc}{parts.path.rstrip("/")}', params['name']
 
 
-CONNECTION_SPEC = {
-    'host': {'type': 'str', 'required': True},
-    'port': {'type': 'int', 'default': 5432},
-    'database': {'type': 'str', 'default': 'postgres'},
-    'user': {'type': 'str', 'required': True},
-    'password': {'type': 'str', 'required': True, 'no_log': True},
-    'ssl_mode': {'type': 'str', 'default': 'Require',
-                 'choices': ['Disable', 'Allow', 'Prefer', 'Require', 'VerifyCA', 'VerifyFull']},
-}
 ARGSPEC = {
     'secret_uri': {'type': 'str', 'no_log': False},  # an address, not a secret
     'vault_uri': {'type': 'str'},

@@ -56,6 +56,41 @@ options:
       - Restore the latest recovery point taken at or before this time (ISO 8601, for example
         C(2024-04-01T00:00:00Z)).
     type: str
+  secret_connection:
+    description:
+      - Store the login of O(target_server_id) in O(secret_uri) first, as the ADO.NET connection string the service
+        reads (what M(azure_backup.dataprotection.keyvault_secret) does with its O(azure_backup.dataprotection.keyvault_secret#module:connection)
+        option). It is written only once every input, the recovery point, the earlier restores and the target were
+        checked, so bad input never leaves a secret behind. An unchanged secret is not written again.
+      - In check mode nothing is written, and the service validation (which reads the secret) is left for the real run
+        when the secret would change.
+    type: dict
+    suboptions:
+      host:
+        description: Host name of the target server, for example C(targetossserver.postgres.database.azure.com).
+        type: str
+        required: true
+      port:
+        description: Port of the server.
+        type: int
+        default: 5432
+      database:
+        description: Database the service connects to first.
+        type: str
+        default: postgres
+      user:
+        description: Admin user, for single servers C(<user>@<server>).
+        type: str
+        required: true
+      password:
+        description: Its password. Never returned or logged.
+        type: str
+        required: true
+      ssl_mode:
+        description: C(Ssl Mode) of the connection string.
+        type: str
+        default: Require
+        choices: [Disable, Allow, Prefer, Require, VerifyCA, VerifyFull]
   grant_permissions:
     description:
       - Before validating, grant the vault's managed identity what this restore needs, as
@@ -288,6 +323,15 @@ target_exists:
   returned: for a database target, when the database could be read (not when only a running restore job was found)
   type: bool
   sample: false
+secret:
+  description: With O(secret_connection), the secret written (or that would be written), never its value.
+  returned: when secret_connection was given and the secret was reached
+  type: dict
+  sample:
+    uri: https://targetosskv.vault.azure.net/secrets/targetossserver-restore
+    name: targetossserver-restore
+    changed: true
+    msg: Secret targetossserver-restore created.
 destination:
   description: The restore target, as the service's jobs name it (the new database's ARM id, or the container URL and file prefix).
   returned: when the request could be built
@@ -358,7 +402,12 @@ error:
 '''
 
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import DataProtectionError
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _arm_client
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._ids import parse_secret_uri
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._jobs import normalize_job
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._keyvault import (
+    CONNECTION_SPEC, SecretStore, build_connection_string, ensure_secret, keyvault_scope, secret_metadata,
+)
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._lro import wait_for_job, wait_for_operation
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._module import DataProtectionModule
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._permissions import (
@@ -380,6 +429,7 @@ ARGSPEC = dict(
     **dict(RESTORE_ARGSPEC, recovery_point_id=dict(RESTORE_ARGSPEC['recovery_point_id'], required=False)),
     select={'type': 'str', 'choices': [m for m in SELECT_MODES if m != 'all']},
     before={'type': 'str'},
+    secret_connection={'type': 'dict', 'options': CONNECTION_SPEC},
     grant_permissions={'type': 'bool', 'default': False},
     permissions_scope=PERMISSIONS_ARGSPEC['scope'],
     key_vault_id=PERMISSIONS_ARGSPEC['key_vault_id'],
@@ -396,6 +446,7 @@ ARGSPEC = dict(
 )
 CONSTRAINTS = merge_constraints(BACKUP_INSTANCE_CONSTRAINTS, RESTORE_CONSTRAINTS, {
     'required_one_of': [('recovery_point_id', 'select', 'before')],
+    'required_by': {'secret_connection': 'secret_uri'},
     'mutually_exclusive': [('recovery_point_id', 'select'), ('recovery_point_id', 'before'),
                            ('key_vault_id', 'target_container_url'), ('target_storage_account_id', 'target_server_id')],
 })
@@ -422,7 +473,12 @@ STILL_MISSING_MSG = (' The vault identity still lacked permissions after %d atte
 
 
 def _describe(plan):
-    return 'recovery point %s (%s) to %s' % (plan.request['recoveryPointId'], plan.source_datastore, plan.destination)
+    text = 'recovery point %s (%s) to %s' % (plan.request['recoveryPointId'], plan.source_datastore, plan.destination)
+    if plan.source_datastore == 'ArchiveStore':
+        text += (' (the point is in the archive tier only: it is rehydrated into the vault store first, priority %s, '
+                 'kept %s, which takes hours)' % (plan.request.get('rehydrationPriority'),
+                                                   plan.request.get('rehydrationRetentionDuration')))
+    return text
 
 
 def _duration(seconds):
@@ -500,7 +556,8 @@ class _Restore:
         if exists is None and why:
             module.warn('Could not check whether the target database %s exists (%s); the service refuses an existing '
                         'database (UserErrorDatabaseNameAlreadyInUse).' % (plan.destination, why))
-        pending = self._grant(vault)
+        pending = self._store_secret()
+        pending = self._grant(vault) or pending
         if self.params['validate'] or module.check_mode:
             self._validate(pending)
         if module.check_mode:
@@ -546,6 +603,28 @@ class _Restore:
         if latest_wanted:
             self.module.warn(text)
         result['msg'] = text
+
+    def _store_secret(self):
+        """Write the server login to the secret_uri as the connection string the service reads, once every input
+        and the target were checked; True when a write is pending (check mode: the service could not read it yet)."""
+        connection = self.params.get('secret_connection')
+        if not connection:
+            return False
+        module = self.module
+        value = build_connection_string(connection)
+        module.no_log_values.add(value)
+        base, name = parse_secret_uri(self.plan.target.secret_uri)[:2]
+        client = _arm_client.ArmClient(module.credential, module.cloud, module.subscription_id, verify=module.verify,
+                                       warn=module.warn, session=module.session)
+        changed, dummy_value_changed, bundle, dummy_diff, msg = ensure_secret(
+            SecretStore(client, base, name, keyvault_scope(module.cloud, base)), 'present', value, None, None,
+            module.check_mode)
+        self.result['secret'] = dict(secret_metadata(bundle, base, name), changed=changed, msg=msg)
+        if changed and not module.check_mode:
+            self.result['changed'] = True
+        module.progress(msg + (' The validation is left for a real run: the service reads that secret.'
+                               if changed and module.check_mode else ''))
+        return changed and module.check_mode
 
     def _grant(self, vault):
         """Grant the vault identity what the restore needs; True when a grant is pending (check mode)."""

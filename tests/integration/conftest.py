@@ -694,6 +694,8 @@ class PlaybookRunner:
         environ = {key: os.environ[key] for key in ('PATH', 'HOME', 'LANG', 'LC_ALL', 'TMPDIR') if key in os.environ}
         environ['PATH'] = '%s:%s' % (BIN, environ.get('PATH', '/usr/bin:/bin'))
         environ.update(emulator.awx_env)
+        # the emulator's own token cache folder (an AWX job has one of its own too: a new container)
+        environ['AZURE_BACKUP_CACHE_DIR'] = emulator.env['AZURE_BACKUP_CACHE_DIR']
         environ.update({
             'ANSIBLE_COLLECTIONS_PATH': self.collections,
             'ANSIBLE_HOME': str(self.workdir / 'ansible-home'),

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import re
+import stat
+from pathlib import Path
 
 JWT = re.compile(r'eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}')
 
@@ -63,8 +65,8 @@ def test_demo_world_restore_at_vvvv_grants_creates_and_leaks_nothing(demo_emulat
     granted = {(g['role'], g['scope'].rsplit('/', 1)[-1]) for g in summary['granted']}
     assert ('Reader', 'targetossserver') in granted and ('Key Vault Secrets User', 'targetosskv') in granted
     assert demo.status()['role_assignments'] == assignments + len(summary['granted'])
-    stored_task = first.task('Store the connection string of the target server in Key Vault')
-    assert stored_task['status'] == 'changed'
+    stored_task = first.task('Restore (recovery point, earlier restore, permissions, validation, restore, wait)')
+    assert stored_task['status'] == 'changed' and stored_task['result']['secret']['changed'] is True
     stored = demo.arm('GET', demo.kv_uri('targetosskv') + 'secrets/' + secret, params={'api-version': '7.4'},
                       scope='https://vault.azure.net/.default')
     assert stored.status_code == 200, stored.text
@@ -75,14 +77,26 @@ def test_demo_world_restore_at_vvvv_grants_creates_and_leaks_nothing(demo_emulat
     # --- nothing secret anywhere
     secrets = set(demo.secret_values()) | {connection_string, demo.token(), demo.token('https://vault.azure.net/.default')}
     assert target['admin_password'] in secrets and demo.env['AZURE_SECRET'] in secrets
-    assert '<localhost> EXEC' in first.stdout and 'AnsiballZ_pg_restore.py' in first.stdout, 'not a -vvvv run'
+    # at -vvvv the task path and every result, with the module's invocation, are printed
+    assert 'task path:' in first.stdout and '"invocation"' in first.stdout, 'not a -vvvv run'
     assert leaks(first.stdout, secrets) == [], 'secret in stdout'
     assert leaks(first.stderr, secrets) == [], 'secret in stderr'
     assert leaks(json.dumps(first.results), secrets) == [], 'secret in a task result'
-    assert 'censored' in stored_task['result'], 'the task that handles the password is not no_log'
+    # the task that handles the password shows its options, the password masked (a no_log option)
+    assert stored_task['result']['invocation']['module_args']['secret_connection']['password'] == \
+        'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'
     log = demo.log_text()[log_offset:]
     assert '/restore' in log and '/keyvaults/targetosskv/secrets/' in log, 'the emulator log missed the run'
     assert leaks(log, secrets) == [], 'secret in the emulator log'
+    # the token cache holds tokens (that is what it is for), never the client secret or a password
+    cache = Path(demo.env['AZURE_BACKUP_CACHE_DIR'])
+    cached = [p for p in cache.iterdir() if p.is_file()]
+    assert any(p.name.startswith('msal_token_cache') for p in cached), sorted(p.name for p in cached)
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in cached)
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+    cached_text = ''.join(p.read_text() for p in cached)
+    for value in set(demo.secret_values()) | {connection_string, demo.env['AZURE_SECRET'], target['admin_password']}:
+        assert value not in cached_text, 'a secret in the token cache'
 
     # --- the same inputs again: the secret and the grants are there, the job is found, nothing changes
     second = run_role(role_vars, emulator=demo).assert_ok()

@@ -11,7 +11,7 @@ import json
 import pytest
 from responses import matchers
 
-from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _auth
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _auth, _keyvault
 from ansible_collections.azure_backup.dataprotection.plugins.modules import keyvault_secret
 
 from ansible_collections.azure_backup.dataprotection.tests.unit.conftest import (
@@ -67,7 +67,7 @@ def methods(rsps):
 # ---------------------------------------------------------------- pure helpers
 
 def test_connection_string_is_the_ado_net_form():
-    assert keyvault_secret.build_connection_string(dict(CONNECTION, port=5432, database='postgres',
+    assert _keyvault.build_connection_string(dict(CONNECTION, port=5432, database='postgres',
                                                         ssl_mode='Require')) == CONN_STRING
 
 
@@ -81,7 +81,7 @@ def test_connection_string_is_the_ado_net_form():
     ('', '""'),
 ])
 def test_connection_values_are_quoted_when_needed(value, quoted):
-    assert keyvault_secret.quote_connection_value(value) == quoted
+    assert _keyvault.quote_connection_value(value) == quoted
 
 
 def test_keyvault_scope_falls_back_to_the_vault_host():
