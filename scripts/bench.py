@@ -14,25 +14,35 @@ official azure-mgmt-dataprotection SDK: tests/bench/sdk_restore.py). Sections:
             (getrusage(RUSAGE_CHILDREN) deltas around each client), detection lag (job end in the emulator ->
             the client reports it) and the requests spent polling
   defaults  ours once more with the playbook's defaults (poll_interval 30 s, permission check)
+  long      the single restore with a BENCH_LONG_JOB_SECONDS (120) s job, BENCH_LONG_REPEAT (1) times each: what
+            grows with the job (wall, CPU, requests, job polls) against the single section's job
   scale     N restores of N backup instances into N new databases, N in BENCH_SCALE, throttling on (ARM's
             token buckets); every run starts from the same world (the emulator restarts on a snapshot of its state)
   stress    the same with BENCH_STRESS_N (20) restores and buckets a fifth of ARM's: every client meets 429s
   data      a BENCH_SIZES MB database (default 100; BENCH_LARGE=1 adds 1024) restored by ours versus a direct
             pg_restore of the same dump
   list      the latest of BENCH_POINTS (10,000) recovery points, 100 per page
+  history   the single restore (3 s job) in a vault with BENCH_HISTORY_JOBS (100 and 10,000) finished jobs in its
+            history (dpemulator seed-jobs), ours and the SDK as a control (it lists no job): the cost of our
+            earlier-restore lookup, which lists every job of the vault
+
+Every run of ours starts with a cold sign-in cache: AZURE_BACKUP_CACHE_DIR (the collection's token cache, MSAL's
+inside, and its metadata cache) is a new empty folder per run; HOME is left alone.
 
 Prints a table of figures and ratios (ours / alternative) and writes .bench/results.json (+ results.md);
 BENCH_PUBLISH=1 also copies them to docs/benchmarks.json and the table in docs/benchmarks.md. No figure is
 checked against a threshold: this is not a test.
 
 Environment (defaults in brackets): BENCH_FULL [0] (1: BENCH_SCALE=1,10,50,200 and BENCH_LARGE=1, ~40 min),
-BENCH_SECTIONS [single,defaults,scale,stress,data,list], BENCH_SCALE [1,10,50], BENCH_REPEAT [3],
+BENCH_SECTIONS [single,defaults,long,scale,stress,data,list,history], BENCH_SCALE [1,10,50], BENCH_REPEAT [3],
 BENCH_LIST_REPEAT [1], BENCH_THROTTLE [ARM's buckets; e.g. read_capacity=50,read_refill=5],
 BENCH_STRESS_N [20], BENCH_STRESS_THROTTLE [a fifth of ARM's], BENCH_CONCURRENCY [50: Ansible forks, SDK
 threads, curl background processes], BENCH_POLL [1 s: how often every contender reads the job],
-BENCH_JOB_SECONDS [10: job length in single/defaults], BENCH_PROGRESS [1: the playbook's progress lines in
-single/defaults; 0: pg_restore waits in one process], BENCH_LARGE [0: 1 adds the 1 GB database], BENCH_SIZES
-[100 (MB)], BENCH_POINTS [10000], BENCH_KEEP [0: 1 keeps the run dir under /tmp], BENCH_OUT [.bench],
+BENCH_JOB_SECONDS [10: job length in single/defaults], BENCH_LONG_JOB_SECONDS [120], BENCH_LONG_REPEAT [1],
+BENCH_PROGRESS [1: the playbook's progress lines in every run of the restore_database playbook; 0: pg_restore waits
+in one process], BENCH_HISTORY_JOBS [100,10000: finished jobs in the vault, one history run per value],
+BENCH_LARGE [0: 1 adds the 1 GB database], BENCH_SIZES [100 (MB)], BENCH_POINTS [10000],
+BENCH_KEEP [0: 1 keeps the run dir under /tmp], BENCH_OUT [.bench],
 BENCH_PUBLISH [0: 1 writes docs/benchmarks.json and the table in docs/benchmarks.md].
 `python scripts/bench.py --from .bench/results.json` prints (and with BENCH_PUBLISH=1 publishes) the table again
 from saved runs, without running anything.
@@ -50,6 +60,7 @@ import sys
 import tempfile
 import time
 import traceback
+from urllib.parse import urlsplit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH_DIR = os.path.join(ROOT, "tests", "bench")
@@ -66,6 +77,11 @@ THROTTLED = dict(MAIN_KNOBS, throttle={"enabled": True, "read_capacity": 250, "r
                                        "write_capacity": 200, "write_refill": 10.0})
 # the scale runs use ARM's 2024 buckets (above); the stress run a fifth of them
 STRESS_THROTTLE = "read_capacity=50,read_refill=5,write_capacity=40,write_refill=2"
+DEFAULT_SECTIONS = "single,defaults,long,scale,stress,data,list,history"
+MAIN_SECTIONS = {"single", "defaults", "long", "scale", "stress", "history"}   # run on the main world
+# A vault's history as drills leave it: mostly backups, a fifth restores (to other databases on the target server,
+# some of the very point we restore), a few failures; spread over every backup instance, ours included.
+HISTORY_MIX = {"restore_share": 0.2, "failed_share": 0.05, "target_server": bl.TARGET_SERVER}
 FILL_SQL = """
 INSERT INTO employees (first_name, last_name, email, dept_id, salary, hired_on, notes)
 SELECT (ARRAY['Ada','Grace','Alan','Edsger','Barbara','Donald','Frances','Ken'])[1 + g %% 8],
@@ -98,7 +114,7 @@ class Bench:
     def __init__(self):
         self.t_start = time.time()
         full = os.environ.get("BENCH_FULL", "0") not in ("", "0", "false", "no")
-        self.sections = env_list("BENCH_SECTIONS", "single,defaults,scale,stress,data,list")
+        self.sections = env_list("BENCH_SECTIONS", DEFAULT_SECTIONS)
         self.scale = [int(x) for x in env_list("BENCH_SCALE", "1,10,50,200" if full else "1,10,50")]
         self.repeat = env_int("BENCH_REPEAT", 3)
         self.list_repeat = env_int("BENCH_LIST_REPEAT", 1)
@@ -108,6 +124,9 @@ class Bench:
         self.concurrency = env_int("BENCH_CONCURRENCY", 50)
         self.poll = env_int("BENCH_POLL", 1)
         self.job_seconds = float(os.environ.get("BENCH_JOB_SECONDS", "10"))
+        self.long_seconds = float(os.environ.get("BENCH_LONG_JOB_SECONDS", "120"))
+        self.long_repeat = env_int("BENCH_LONG_REPEAT", 1)
+        self.history = [int(x) for x in env_list("BENCH_HISTORY_JOBS", "100,10000")]
         self.progress = os.environ.get("BENCH_PROGRESS", "1") not in ("", "0", "false", "no")
         self.large = full or os.environ.get("BENCH_LARGE", "0") not in ("", "0", "false", "no")
         sizes = env_list("BENCH_SIZES", "100")
@@ -126,6 +145,7 @@ class Bench:
         self.machine = {}
         self.saved_git = self.saved_generated = None  # set when the table is rendered again from saved runs
         self.seq = 0
+        self.next_bi = 0            # the next unused backup instance of the main world (see take_bi)
 
     # ------------------------------------------------------------------------------------------ output
     def log(self, msg):
@@ -190,7 +210,35 @@ class Bench:
                    ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_CALLBACK_PLUGINS=self.bench_file("callback_plugins"),
                    ANSIBLE_CALLBACKS_ENABLED="bench_events", BENCH_EVENTS=events, ANSIBLE_LOCALHOST_WARNING="0",
                    ANSIBLE_CONFIG=os.path.join(self.run_dir, "ansible.cfg"))
+        env[bl.CACHE_DIR_ENV] = self.cold_cache_dir()
         return env
+
+    def cold_cache_dir(self):
+        """A new empty cache folder (mode 0700, as the collection wants it): a token or a metadata document left by
+        an earlier run would hide what signing in costs."""
+        parent = os.path.join(self.run_dir, "caches")
+        os.makedirs(parent, exist_ok=True)
+        return tempfile.mkdtemp(prefix="%03d-" % (self.seq + 1), dir=parent)
+
+    def cache_check(self, emu, env, default_before):
+        """What a run of ours left in its own cache folder, with a note when it cached in the default folder too.
+
+        Other sessions of the collection write the default folder at any time, so a change there proves nothing;
+        a cloud metadata or OpenID document naming this bench's emulator (host:port) does. (The token cache names
+        no host: a token written there cannot be told from another session's.)"""
+        own = sorted(bl.cache_listing(env[bl.CACHE_DIR_ENV]))
+        default = bl.default_cache_dir(env)
+        leaked = bl.changed_files_naming(default, default_before, urlsplit(emu.url).netloc)
+        if leaked:
+            self.notes.append("run %03d also cached in the default folder %s (%s): its sign-in may not have been "
+                              "cold" % (self.seq, default, ", ".join(leaked)))
+        if not own:
+            self.add_note("ours left nothing in %s: this collection does not cache there (yet)" % bl.CACHE_DIR_ENV)
+        return {"cache_files": own, "cache_leaked": leaked}
+
+    def add_note(self, note):
+        if note not in self.notes:
+            self.notes.append(note)
 
     def localhost_inventory(self):
         path = os.path.join(self.run_dir, "localhost.yml")
@@ -207,6 +255,7 @@ class Bench:
         self.seq += 1
         stem = self.path("logs", "%03d-%s-%s" % (self.seq, tag, contender))
         emu.reset_counters()
+        default_cache = bl.cache_listing(bl.default_cache_dir(env)) if bl.CACHE_DIR_ENV in env else None
         emu_cpu0 = emu.cpu_seconds()
         m = bl.run_measured(argv, env, self.run_dir, stem + ".out", stem + ".err",
                             sample_interval=0.25 if expected <= 10 else 0.5)
@@ -228,6 +277,8 @@ class Bench:
                    emulator_cpu=(emu_cpu1 - emu_cpu0) if emu_cpu0 is not None and emu_cpu1 is not None else None,
                    done=list(done.values()), lines=lines, log=stem + ".out", **counters)
         run.update(extra)
+        if default_cache is not None:
+            run.update(self.cache_check(emu, env, default_cache))
         self.runs.append(run)
         status = "ok" if (not expected or run["failures"] == 0) and m.rc == 0 else "FAILED rc=%d %s" % (m.rc, errors[:2])
         self.log("  %-5s %-18s wall %6.1f s  cpu %6.1f s  requests %5d  429s %4d  peak %6.0f MB  %s" % (
@@ -326,41 +377,68 @@ class Bench:
 
     # ------------------------------------------------------------------------------------------ sections
     def backup_instances(self):
-        return max(self.scale + [self.stress_n, self.repeat * 3 + 2])
+        """The main world's size: every scale or stress restore needs its own instance, and so does every restore of
+        the single, defaults and long sections (they run on one world, one after the other; see take_bi)."""
+        one_by_one = len(CONTENDERS) * (self.repeat + self.long_repeat) + 1
+        return max(self.scale + [self.stress_n, one_by_one])
+
+    def take_bi(self):
+        """A backup instance of the main world that no earlier restore of this world used."""
+        self.next_bi += 1
+        return "bi-%03d" % (self.next_bi - 1)
 
     def main_world(self):
         count = self.backup_instances()
         bis = [("bi-%03d" % i, "empdb11", True) for i in range(count)]
         return bl.bench_world(bis, [{"name": "empdb11", "sample_rows": SAMPLE_ROWS}])
 
-    def section_single(self, emu):
-        self.log("single restore x%d per contender (jobs of %.0f s, poll every %d s)" % (
-            self.repeat, self.job_seconds, self.poll))
-        emu.set_knobs({"job_duration": self.job_seconds})
-        n = 0
-        for rep in range(self.repeat):
-            order = CONTENDERS[rep % 3:] + CONTENDERS[:rep % 3]   # rotate: no contender always runs first
-            for contender in order:
-                bi, database = "bi-%03d" % n, "b_single_%s_%d" % (contender, rep)
-                n += 1
-                if contender == "ours":
-                    run = self.run_ours_playbook(emu, "single", bi, database, poll=self.poll)
-                elif contender == "sdk":
-                    run = self.run_sdk(emu, "single", [(bi, database)], "single")
-                else:
-                    run = self.run_curl(emu, "single", [(bi, database)], "single")
-                self.job_timing(emu, run, MAIN_KNOBS["operation_duration"])
-                self.verify_database(emu, run)
-        emu.set_knobs(MAIN_KNOBS)
-        return n
+    def restore_once(self, emu, kind, tag, contender, bi, database):
+        """One whole restore by `contender`, with its job timing and the restored database checked."""
+        if contender == "ours":
+            run = self.run_ours_playbook(emu, tag, bi, database, poll=self.poll, kind=kind)
+        elif contender == "sdk":
+            run = self.run_sdk(emu, tag, [(bi, database)], kind)
+        else:
+            run = self.run_curl(emu, tag, [(bi, database)], kind)
+        self.job_timing(emu, run, MAIN_KNOBS["operation_duration"])
+        self.verify_database(emu, run)
+        return run
 
-    def section_defaults(self, emu, n):
+    def rotating_restores(self, emu, kind, repeat, job_seconds):
+        """`repeat` whole restores per contender with jobs of `job_seconds`, in rotating order: no contender always
+        runs first (on a machine that has just been busy, or not)."""
+        self.log("%s: whole restore x%d per contender (jobs of %.0f s, poll every %d s)" % (
+            kind, repeat, job_seconds, self.poll))
+        emu.set_knobs({"job_duration": job_seconds})
+        for rep in range(repeat):
+            for contender in CONTENDERS[rep % 3:] + CONTENDERS[:rep % 3]:
+                self.restore_once(emu, kind, kind, contender, self.take_bi(), "b_%s_%s_%d" % (kind, contender, rep))
+        emu.set_knobs(MAIN_KNOBS)
+
+    def section_defaults(self, emu):
         self.log("ours with the playbook's defaults (poll_interval 30 s, grant_permissions true)")
         emu.set_knobs({"job_duration": self.job_seconds})
-        run = self.run_ours_playbook(emu, "defaults", "bi-%03d" % n, "b_defaults_ours", kind="defaults")
+        run = self.run_ours_playbook(emu, "defaults", self.take_bi(), "b_defaults_ours", kind="defaults")
         self.job_timing(emu, run, MAIN_KNOBS["operation_duration"])
         self.verify_database(emu, run)
         emu.set_knobs(MAIN_KNOBS)
+
+    def section_history(self, emu):
+        """Per history size: the world as built plus that many finished jobs, then one restore each by ours (whose
+        earlier-restore lookup lists every job of the vault) and by the SDK (which lists none: what changes for it
+        is the emulator's own cost of a bigger state)."""
+        target = emu.servers()[bl.TARGET_SERVER]
+        for n in self.history:
+            emu.reset("pristine.json", knobs=MAIN_KNOBS)
+            t0 = time.monotonic()
+            seeded = emu.seed_jobs(n, **HISTORY_MIX)
+            self.log("history: %d jobs in the vault (%d restores, %d failed) seeded in %.1f s" % (
+                seeded["count"], seeded["restore"], seeded["failed"], time.monotonic() - t0))
+            for i, contender in enumerate(("ours", "sdk")):
+                run = self.restore_once(emu, "history", "history-%d" % n, contender, "bi-%03d" % i,
+                                        "b_history_%s_%d" % (contender, n))
+                run["history_jobs"] = seeded["count"]
+        bl.drop_databases(target, "b_history_")
 
     def section_scale(self, emu, tiers=None, throttle=None, label="scale"):
         target = emu.servers()[bl.TARGET_SERVER]
@@ -475,21 +553,24 @@ class Bench:
         self.copy_contenders()
         main_emu = None
         try:
-            if {"single", "defaults", "scale", "stress"} & set(self.sections):
+            if MAIN_SECTIONS & set(self.sections):
                 self.log("building the main world (%d backup instances of a %d-row database)" % (
                     self.backup_instances(), SAMPLE_ROWS))
                 main_emu = self.start_emulator("main", self.main_world(), MAIN_KNOBS)
                 main_emu.snapshot("pristine.json")  # every scale run starts from this world: no job history
                 self.machine = bl.machine_info(main_emu.servers()[bl.TARGET_SERVER])
-                n = 0
                 if "single" in self.sections:
-                    n = self.section_single(main_emu)
+                    self.rotating_restores(main_emu, "single", self.repeat, self.job_seconds)
                 if "defaults" in self.sections:
-                    self.section_defaults(main_emu, n)
+                    self.section_defaults(main_emu)
+                if "long" in self.sections:
+                    self.rotating_restores(main_emu, "long", self.long_repeat, self.long_seconds)
                 if "scale" in self.sections:
                     self.section_scale(main_emu)
                 if "stress" in self.sections:
                     self.section_scale(main_emu, [self.stress_n], self.stress_throttle, "stress")
+                if "history" in self.sections:   # last: it leaves thousands of jobs in the state
+                    self.section_history(main_emu)
                 main_emu.stop()
             if {"data", "list"} & set(self.sections):
                 self.log("building the data/list world (databases of %s MB)" % ",".join(map(str, self.sizes)))
@@ -517,87 +598,143 @@ class Bench:
         values = [r[key] for r in runs if r.get(key) is not None]
         return statistics.median(values) if values else None
 
+    def per_contender(self, kind, key, tag=None, contenders=CONTENDERS):
+        """{contender: the median of `key` over its runs of `kind` (and `tag`)}."""
+        return {c: self.median(self.runs_of(kind, c, tag), key) for c in contenders}
+
+    def progress_label(self):
+        return "progress lines on" if self.progress else "progress lines off"
+
     def table(self):
-        rows = []
+        rows = Rows()
+        for part in (self.table_single, self.table_long, self.table_scale, self.table_stress, self.table_list,
+                     self.table_data, self.table_history):
+            part(rows)
+        return rows
 
-        def add(section, metric, unit, values, note=""):
-            ours = values.get("ours")
-            row = {"section": section, "metric": metric, "unit": unit, "note": note}
-            for name in ("ours", "curl", "sdk", "direct"):
-                if name in values:
-                    row[name] = values[name]
-            for alt in ("curl", "sdk", "direct"):
-                if alt in values:
-                    row["ours_vs_" + alt] = ratio(ours, values[alt])
-            rows.append(row)
+    def table_single(self, rows):
+        if not self.runs_of("single", "ours"):
+            return
+        sec = "1 whole restore, %.0f s job, %s (median of %d)" % (self.job_seconds, self.progress_label(), self.repeat)
+        for key, metric, unit in (("wall", "wall time", "s"), ("overhead", "overhead (wall - server-side time)", "s"),
+                                  ("requests", "HTTP requests", ""), ("auth_requests", "  of which token/metadata", ""),
+                                  ("job_lists", "  of which jobs list (earlier-restore lookup)", ""),
+                                  ("signin_requests", "sign-in/metadata requests (metadata + openid + token)", ""),
+                                  ("cpu", "controller CPU", "s"),
+                                  ("peak_pss_mb", "controller peak memory (PSS)", "MB")):
+            rows.add(sec, metric, unit, self.per_contender("single", key))
+        sec2 = "2 job end detection (same runs; poll %d s)" % self.poll
+        for key, metric, unit in (("detection_lag", "detection lag", "s"), ("job_polls", "job polls", ""),
+                                  ("lro_polls", "operation polls (validate + restore)", "")):
+            rows.add(sec2, metric, unit, self.per_contender("single", key))
+        defaults = self.runs_of("defaults", "ours")
+        if defaults:
+            for key, metric, unit in (("detection_lag", "detection lag", "s"), ("job_polls", "job polls", ""),
+                                      ("wall", "wall time", "s"), ("requests", "HTTP requests", "")):
+                rows.add(sec2, "%s, ours with playbook defaults" % metric, unit,
+                         dict(self.per_contender("single", key), ours=defaults[0].get(key)),
+                         note="poll_interval 30, permission check on" if key == "detection_lag" else "")
 
-        if self.runs_of("single", "ours"):
-            med = {c: {} for c in CONTENDERS}
-            for c in CONTENDERS:
-                for key in ("wall", "overhead", "requests", "arm_requests", "auth_requests", "cpu", "peak_pss_mb",
-                            "detection_lag", "job_polls", "lro_polls"):
-                    med[c][key] = self.median(self.runs_of("single", c), key)
-            sec = "1 whole restore, %.0f s job (median of %d)" % (self.job_seconds, self.repeat)
-            add(sec, "wall time", "s", {c: med[c]["wall"] for c in CONTENDERS})
-            add(sec, "overhead (wall - server-side time)", "s", {c: med[c]["overhead"] for c in CONTENDERS})
-            add(sec, "HTTP requests", "", {c: med[c]["requests"] for c in CONTENDERS})
-            add(sec, "  of which token/metadata", "", {c: med[c]["auth_requests"] for c in CONTENDERS})
-            add(sec, "controller CPU", "s", {c: med[c]["cpu"] for c in CONTENDERS})
-            add(sec, "controller peak memory (PSS)", "MB", {c: med[c]["peak_pss_mb"] for c in CONTENDERS})
-            sec2 = "2 job end detection (same runs; poll %d s)" % self.poll
-            add(sec2, "detection lag", "s", {c: med[c]["detection_lag"] for c in CONTENDERS})
-            add(sec2, "job polls", "", {c: med[c]["job_polls"] for c in CONTENDERS})
-            add(sec2, "operation polls (validate + restore)", "", {c: med[c]["lro_polls"] for c in CONTENDERS})
-            defaults = self.runs_of("defaults", "ours")
-            if defaults:
-                d = defaults[0]
-                add(sec2, "detection lag, ours with playbook defaults", "s",
-                    {"ours": d.get("detection_lag"), "curl": med["curl"]["detection_lag"],
-                     "sdk": med["sdk"]["detection_lag"]}, note="poll_interval 30, permission check on")
-                add(sec2, "job polls, ours with playbook defaults", "",
-                    {"ours": d.get("job_polls"), "curl": med["curl"]["job_polls"], "sdk": med["sdk"]["job_polls"]})
-                add(sec2, "wall time, ours with playbook defaults", "s",
-                    {"ours": d.get("wall"), "curl": med["curl"]["wall"], "sdk": med["sdk"]["wall"]})
-                add(sec2, "HTTP requests, ours with playbook defaults", "",
-                    {"ours": d.get("requests"), "curl": med["curl"]["requests"], "sdk": med["sdk"]["requests"]})
+    def table_long(self, rows):
+        """The long job's figures beside the single section's, and what grew: the polls, and what else."""
+        if not self.runs_of("long", "ours"):
+            return
+        short, long_ = self.job_seconds, self.long_seconds
+        with_short = bool(self.runs_of("single", "ours"))
+        sec = "2b long job: %.0f s%s, %s (%.0f s job: median of %d)" % (
+            long_, " against %.0f s" % short if with_short else "", self.progress_label(), long_, self.long_repeat)
+        growth = {}
+        for key, metric, unit in (("wall", "wall time", "s"), ("cpu", "controller CPU", "s"),
+                                  ("requests", "HTTP requests", ""),
+                                  ("signin_requests", "sign-in/metadata requests", ""), ("job_polls", "job polls", "")):
+            at_long = self.per_contender("long", key)
+            if not with_short:
+                rows.add(sec, "%s, %.0f s job" % (metric, long_), unit, at_long)
+                continue
+            at_short = self.per_contender("single", key)
+            growth[key] = {c: difference(at_long[c], at_short[c]) for c in CONTENDERS}
+            rows.add(sec, "%s, %.0f s job" % (metric, short), unit, at_short)
+            rows.add(sec, "%s, %.0f s job" % (metric, long_), unit, at_long)
+            rows.add(sec, "%s growth (%.0f s - %.0f s job)" % (metric, long_, short), unit, growth[key])
+        if growth:
+            polls = growth["job_polls"]
+            rows.add(sec, "requests growth per extra job poll (1: the polls only)", "",
+                     {c: quotient(growth["requests"][c], polls[c]) for c in CONTENDERS})
+            rows.add(sec, "controller CPU growth per extra job poll", "s",
+                     {c: quotient(growth["cpu"][c], polls[c]) for c in CONTENDERS})
+        rows.add(sec, "detection lag, %.0f s job" % long_, "s", self.per_contender("long", "detection_lag"))
+
+    def table_scale(self, rows):
         for n in self.scale:
             tag = "scale-%d" % n
-            runs = {c: (self.runs_of("scale", c, tag) or [None])[0] for c in CONTENDERS}
+            runs = {c: (self.runs_of("scale", c, tag) or [{}])[0] for c in CONTENDERS}
             if not any(runs.values()):
                 continue
-            sec = "3 scale: %d restores (concurrency %d, throttling on)" % (n, min(n, self.concurrency))
+            in_flight = min(n, self.concurrency)
+            sec = "3 scale: %d restores (concurrency %d, throttling on)" % (n, in_flight)
             for key, metric, unit in (("wall", "wall time", "s"), ("requests", "HTTP requests", ""),
                                       ("throttled_429", "429s met", ""), ("failures", "failures", ""),
                                       ("peak_pss_mb", "controller peak memory (PSS)", "MB"),
                                       ("cpu", "controller CPU", "s"), ("emulator_cpu", "emulator CPU", "s")):
-                add(sec, metric, unit, {c: (r or {}).get(key) for c, r in runs.items()})
+                rows.add(sec, metric, unit, {c: r.get(key) for c, r in runs.items()})
+                if key == "peak_pss_mb":
+                    rows.add(sec, "peak memory per restore in flight", "MB",
+                             {c: quotient(r.get(key), in_flight) for c, r in runs.items()},
+                             note="peak PSS / %d restores at once" % in_flight)
+
+    def table_stress(self, rows):
         for run_ours in self.runs_of("stress", "ours"):
             n, tag = run_ours["n"], run_ours["tag"]
-            runs = {c: (self.runs_of("stress", c, tag) or [None])[0] for c in CONTENDERS}
+            runs = {c: (self.runs_of("stress", c, tag) or [{}])[0] for c in CONTENDERS}
             t = run_ours["throttle"]
             sec = "3b throttle stress: %d restores (reads %g + %g/s, writes %g + %g/s)" % (
                 n, t["read_capacity"], t["read_refill"], t["write_capacity"], t["write_refill"])
             for key, metric, unit in (("wall", "wall time", "s"), ("requests", "HTTP requests", ""),
                                       ("throttled_429", "429s met", ""), ("failures", "failures", ""),
                                       ("cpu", "controller CPU", "s")):
-                add(sec, metric, unit, {c: (r or {}).get(key) for c, r in runs.items()})
-        if self.runs_of("list", "ours"):
-            sec = "4 latest of %d recovery points (median of %d)" % (self.points, self.list_repeat)
-            for key, metric, unit in (("wall", "wall time", "s"), ("requests", "HTTP requests", ""),
-                                      ("peak_pss_mb", "controller peak memory (PSS)", "MB"),
-                                      ("max_rss_mb", "largest process (RSS)", "MB"), ("cpu", "controller CPU", "s")):
-                add(sec, metric, unit, {c: self.median(self.runs_of("list", c), key) for c in CONTENDERS})
+                rows.add(sec, metric, unit, {c: r.get(key) for c, r in runs.items()})
+
+    def table_list(self, rows):
+        if not self.runs_of("list", "ours"):
+            return
+        sec = "4 latest of %d recovery points (median of %d)" % (self.points, self.list_repeat)
+        for key, metric, unit in (("wall", "wall time", "s"), ("requests", "HTTP requests", ""),
+                                  ("peak_pss_mb", "controller peak memory (PSS)", "MB"),
+                                  ("max_rss_mb", "largest process (RSS)", "MB"), ("cpu", "controller CPU", "s")):
+            rows.add(sec, metric, unit, self.per_contender("list", key))
+
+    def table_data(self, rows):
         for size in self.sizes:
             tag = "data-%d" % size
             ours, direct = self.runs_of("data", "ours", tag), self.runs_of("data", "direct", tag)
             if ours and direct:
                 sec = "5 data path: %d MB database" % size
-                add(sec, "wall time", "s", {"ours": ours[0]["wall"], "direct": direct[0]["wall"]},
-                    note="direct = createdb + pg_restore of the same dump")
-                add(sec, "restore itself (emulator job / pg_restore)", "s",
-                    {"ours": ours[0].get("job_seconds"), "direct": direct[0]["wall"]})
-                add(sec, "controller CPU", "s", {"ours": ours[0]["cpu"], "direct": direct[0]["cpu"]})
-        return rows
+                rows.add(sec, "wall time", "s", {"ours": ours[0]["wall"], "direct": direct[0]["wall"]},
+                         note="direct = createdb + pg_restore of the same dump")
+                rows.add(sec, "restore itself (emulator job / pg_restore)", "s",
+                         {"ours": ours[0].get("job_seconds"), "direct": direct[0]["wall"]})
+                rows.add(sec, "controller CPU", "s", {"ours": ours[0]["cpu"], "direct": direct[0]["cpu"]})
+
+    def table_history(self, rows):
+        """Per history size ours and the SDK (the control); then what grew from the smallest to the largest."""
+        sizes = sorted(n for n in self.history if self.runs_of("history", "ours", "history-%d" % n))
+        metrics = (("wall", "wall time", "s"), ("requests", "HTTP requests", ""),
+                   ("job_lists", "  of which jobs list (earlier-restore lookup)", ""), ("cpu", "controller CPU", "s"),
+                   ("peak_pss_mb", "controller peak memory (PSS)", "MB"), ("emulator_cpu", "emulator CPU", "s"))
+        figures = {n: {key: self.per_contender("history", key, "history-%d" % n, ("ours", "sdk"))
+                       for key, _, _ in metrics} for n in sizes}
+        for n in sizes:
+            sec = "6 job history: %d jobs in the vault, %.0f s job (sdk: the control, lists no job)" % (
+                n, MAIN_KNOBS["job_duration"])
+            for key, metric, unit in metrics:
+                rows.add(sec, metric, unit, figures[n][key])
+        if len(sizes) > 1:
+            lo, hi = figures[sizes[0]], figures[sizes[-1]]
+            sec = "6 job history: growth from %d to %d jobs" % (sizes[0], sizes[-1])
+            for key, metric, unit in metrics:
+                # no ratio: the control's growth is about zero, the point is ours against that zero
+                rows.add(sec, "%s growth" % metric.strip(), unit,
+                         {c: difference(hi[key][c], lo[key][c]) for c in ("ours", "sdk")}, ratios=False)
 
     def report(self):
         rows = self.table()
@@ -612,9 +749,12 @@ class Bench:
             "config": {"sections": self.sections, "scale": self.scale, "repeat": self.repeat,
                        "concurrency": self.concurrency, "poll_interval": self.poll, "sizes_mb": self.sizes,
                        "points": self.points, "list_repeat": self.list_repeat, "stress_n": self.stress_n,
-                       "stress_knobs": dict(THROTTLED, throttle=self.stress_throttle), "job_seconds_single": self.job_seconds,
-                       "emulator_knobs": MAIN_KNOBS, "scale_knobs": dict(THROTTLED, throttle=self.throttle),
-                       "sample_rows": SAMPLE_ROWS},
+                       "stress_knobs": dict(THROTTLED, throttle=self.stress_throttle),
+                       "job_seconds_single": self.job_seconds, "long_job_seconds": self.long_seconds,
+                       "long_repeat": self.long_repeat, "progress": self.progress, "history_jobs": self.history,
+                       "history_mix": HISTORY_MIX, "emulator_knobs": MAIN_KNOBS,
+                       "scale_knobs": dict(THROTTLED, throttle=self.throttle), "sample_rows": SAMPLE_ROWS,
+                       "sign_in_cache": "%s: a new empty folder per run of ours" % bl.CACHE_DIR_ENV},
             "table": rows,
             "notes": self.notes,
             "runs": [{k: v for k, v in r.items() if k not in ("lines", "log")} for r in self.runs],
@@ -645,6 +785,27 @@ class Bench:
 
 
 # ---------------------------------------------------------------------------------------------- rendering
+
+class Rows(list):
+    """The report's rows: one metric of one section, its value per contender and ours / each alternative."""
+
+    def add(self, section, metric, unit, values, note="", ratios=True):
+        row = {"section": section, "metric": metric, "unit": unit, "note": note}
+        row.update((name, values[name]) for name in ("ours", "curl", "sdk", "direct") if name in values)
+        if ratios:
+            row.update(("ours_vs_" + alt, ratio(values.get("ours"), values[alt]))
+                       for alt in ("curl", "sdk", "direct") if alt in values)
+        self.append(row)
+
+
+def difference(a, b):
+    return None if a is None or b is None else a - b
+
+
+def quotient(a, b):
+    """a / b, or None (no figure, or nothing to divide by): a per-unit figure, not a ratio of two contenders."""
+    return None if a is None or not b else a / b
+
 
 def ratio(ours, alt):
     if ours is None or alt is None:
@@ -776,6 +937,8 @@ def rerender(path):
                                                                 cfg["sizes_mb"], cfg["points"])
     bench.list_repeat, bench.stress_n = cfg.get("list_repeat", 1), cfg.get("stress_n", 20)
     bench.job_seconds = cfg.get("job_seconds_single", 10)
+    bench.long_seconds, bench.long_repeat = cfg.get("long_job_seconds", 120), cfg.get("long_repeat", 1)
+    bench.progress, bench.history = cfg.get("progress", True), cfg.get("history_jobs", [])
     bench.throttle = cfg["scale_knobs"]["throttle"]
     bench.stress_throttle = (cfg.get("stress_knobs") or {}).get("throttle", bench.stress_throttle)
     bench.machine, bench.collection_version, bench.notes = saved["machine"], saved["collection_version"], saved["notes"]

@@ -189,6 +189,10 @@ class Emulator:
     def servers(self):
         return self.control("GET", "/servers")
 
+    def seed_jobs(self, count, **mix):
+        """`count` finished jobs in the bench vault's history, in one state write (dpemulator's seed-jobs)."""
+        return self.control("POST", "/seed-jobs", dict(mix, vault=VAULT, count=count))
+
     # ARM (the bench's own reads: done after the counters of a run were taken) ----------------------
     def token(self):
         if self._token is None:
@@ -222,19 +226,28 @@ class Emulator:
         return "%s/keyvaults/%s/secrets/%s" % (self.url, KEY_VAULT, SECRET_NAME)
 
 
+# The emulator's route names (dpemulator/aad.py): every request of signing in, the cloud metadata included ...
+AUTH_ROUTE_PREFIXES = ("aad.", "metadata.", "mi.")
+# ... and of them what a sign-in reads and sends: the cloud metadata, the OpenID configuration, the token
+SIGNIN_ROUTES = ("GET metadata.endpoints", "GET aad.openid", "GET aad.openid_v1", "POST aad.token",
+                 "POST aad.token_v1", "GET mi.app_service", "GET mi.imds")
+JOBS_LIST_ROUTE = "GET dataprotection.backupJobs.list"   # the earlier-restore lookup's listing of the vault's jobs
+
+
 def summarize_counters(raw):
     """Requests a client sent, from the emulator's counters (control API calls left out)."""
     routes = {k: v for k, v in (raw.get("requests") or {}).items() if " control." not in k}
-    auth = sum(v for k, v in routes.items() if k.split(" ", 1)[1].startswith(("aad.", "metadata.", "msi.")))
+    auth = sum(v for k, v in routes.items() if k.split(" ", 1)[1].startswith(AUTH_ROUTE_PREFIXES))
     lro = sum(v for k, v in routes.items()
               if k in ("GET dataprotection.operationStatus", "GET dataprotection.operationResults"))
     return {
         "requests": sum(routes.values()),
         "auth_requests": auth,
+        "signin_requests": sum(routes.get(k, 0) for k in SIGNIN_ROUTES),
         "arm_requests": sum(routes.values()) - auth,
         "lro_polls": lro,
         "job_polls": routes.get("GET dataprotection.backupJobs.get", 0),
-        "job_lists": routes.get("GET dataprotection.backupJobs.list", 0),
+        "job_lists": routes.get(JOBS_LIST_ROUTE, 0),
         "throttled_429": (raw.get("counters") or {}).get("throttled_429", 0),
         "restores_requested": (raw.get("counters") or {}).get("restores_requested", 0),
         "restore_jobs_created": (raw.get("counters") or {}).get("restore_jobs_created", 0),
@@ -256,6 +269,42 @@ def parse_time(text):
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
     return value.timestamp()
+
+
+# ---------------------------------------------------------------------------------------------- sign-in cache
+
+CACHE_DIR_ENV = "AZURE_BACKUP_CACHE_DIR"   # the collection's token + metadata cache folder (MSAL's cache inside)
+
+
+def default_cache_dir(environ=None):
+    """Where the collection caches without AZURE_BACKUP_CACHE_DIR: $XDG_CACHE_HOME or ~/.cache, then
+    azure_backup.dataprotection (plugins/module_utils/_cache.py)."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "azure_backup.dataprotection")
+
+
+def cache_listing(folder):
+    """{file name: mtime} of a cache folder (empty when it does not exist)."""
+    try:
+        return {name: os.stat(os.path.join(folder, name)).st_mtime for name in os.listdir(folder)}
+    except OSError:
+        return {}
+
+
+def changed_files_naming(folder, before, text):
+    """The files of `folder` written since the listing `before` (cache_listing) whose content has `text`."""
+    found = []
+    for name, mtime in sorted(cache_listing(folder).items()):
+        if before.get(name) == mtime:
+            continue
+        try:
+            with open(os.path.join(folder, name), encoding="utf-8", errors="replace") as fh:
+                if text in fh.read():
+                    found.append(name)
+        except OSError:
+            continue
+    return found
 
 
 # ---------------------------------------------------------------------------------------------- PostgreSQL

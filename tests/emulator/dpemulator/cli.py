@@ -1,5 +1,5 @@
 """`dpemulator` command: start (detached, returns when ready), stop, run (foreground), status, and
-world actions through the control API (backup, archive, seed-points, knobs, fault, cancel-job)."""
+world actions through the control API (backup, archive, seed-points, seed-jobs, knobs, fault, cancel-job)."""
 import argparse
 import json
 import os
@@ -203,6 +203,14 @@ def cmd_seed_points(args):
                         "interval_hours": args.interval_hours, "archive": args.archive})
 
 
+def cmd_seed_jobs(args):
+    body = {"vault": args.vault, "count": args.count, "restore_share": args.restore_share,
+            "failed_share": args.failed_share, "interval_minutes": args.interval_minutes,
+            "duration_seconds": args.duration_seconds, "target_server": args.target_server, "seed": args.seed,
+            "backup_instances": args.backup_instance}
+    return _print_call(args.state, "POST", "/_emulator/seed-jobs", {k: v for k, v in body.items() if v is not None})
+
+
 def cmd_fault(args):
     if args.action == "list":
         return _print_call(args.state, "GET", "/_emulator/faults")
@@ -253,6 +261,16 @@ def build_parser():
     sp.add_argument("--count", type=int, default=25)
     sp.add_argument("--interval-hours", type=float, default=24)
     sp.add_argument("--archive", action="store_true")
+    sp = add("seed-jobs", cmd_seed_jobs, "add N finished backup and restore jobs to a vault's history (no job runs)")
+    sp.add_argument("vault", help="vault name or ARM id")
+    sp.add_argument("--count", type=int, help="jobs to add (default 10)")
+    sp.add_argument("--restore-share", type=float, help="share of restore jobs (default 0.25)")
+    sp.add_argument("--failed-share", type=float, help="share of Failed jobs (default 0)")
+    sp.add_argument("--interval-minutes", type=float, help="between two job starts (default 60)")
+    sp.add_argument("--duration-seconds", type=float, help="of each job (default 600)")
+    sp.add_argument("--target-server", help="single server the restores went to (default: the instance's own)")
+    sp.add_argument("--seed", type=int, help="of the generator that mixes the jobs (default 0)")
+    sp.add_argument("--backup-instance", action="append", help="only these (repeat; default: all of the vault)")
     sp = add("fault", cmd_fault, "list, add or clear injected faults")
     sp.add_argument("action", choices=("list", "add", "clear"))
     sp.add_argument("--kind", choices=("status", "drop_before", "drop_after", "latency", "job_failure"))

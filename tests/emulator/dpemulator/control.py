@@ -1,12 +1,16 @@
 """/_emulator/...: the control API for tests, the demo and benchmarks (knobs, faults, counters,
 world actions).  Authenticated with the control token of env.json (Bearer or X-Emulator-Token)."""
 import os
+import random
 
-from .errors import ApiError
+from .errors import ApiError, user_facing_error
 from .faults import validate_fault
 from .server import CONTROL, META, json_response
 from .state import merge_knobs
-from .util import iso, norm_id
+from .util import hex_id, iso, new_guid, norm_id, now
+from .world import FLEXIBLE
+
+SEED_JOBS_MAX = 1000000        # a typo in `count` must not fill the memory
 
 
 class ControlApi:
@@ -31,6 +35,7 @@ class ControlApi:
         r.add("POST", C + r"/backup", self.backup, CONTROL, "control.backup")
         r.add("POST", C + r"/archive", self.archive, CONTROL, "control.archive")
         r.add("POST", C + r"/seed-points", self.seed_points, CONTROL, "control.seed_points")
+        r.add("POST", C + r"/seed-jobs", self.seed_jobs, CONTROL, "control.seed_jobs")
         r.add("POST", C + r"/jobs/(?P<guid>[^/]+)/cancel", self.cancel_job, CONTROL, "control.jobs.cancel")
 
     def health(self, req):
@@ -151,9 +156,153 @@ class ControlApi:
                                            bool(body.get("archive")))
         return json_response({"value": [{"id": rp["id"], "time": iso(rp["time"])} for rp in made]}, 201)
 
+    def seed_jobs(self, req):
+        """A vault's job history without running the jobs: `count` finished backup and restore jobs in ONE state
+        write (B5), backdated one `interval_minutes` apart, so that the jobs list has pages to go through."""
+        body = req.json()
+        vault = self.find_vault(body.get("vault"))
+        history = JobHistory(self.app, vault, self.vault_bis(vault, body.get("backup_instances")), body)
+        with self.app.state.tx() as data:     # built under the lock: the points it names stay as they are
+            jobs = history.build()
+            data["jobs"].update((job["guid"], job) for job in jobs)
+        return json_response(history.summary(jobs), 201)
+
+    def find_vault(self, ref):
+        """A vault by name or ARM id."""
+        ref_l = str(ref or "").lower()
+        for v in self.app.world.vaults.values():
+            if ref_l in (v["name"].lower(), norm_id(v["id"])):
+                return v
+        raise ApiError(404, "NotFound", "No vault %r." % ref)
+
+    def vault_bis(self, vault, refs=None):
+        """The backup instances `refs` (default: all of the vault's); each must be one of the vault's."""
+        key = norm_id(vault["id"])
+        bis = [self.find_bi(ref) for ref in refs] if refs else [
+            b for b in self.app.state.data["backup_instances"].values() if norm_id(b["vault_id"]) == key]
+        if not bis or any(norm_id(b["vault_id"]) != key for b in bis):
+            raise ApiError(400, "BadRequest", "No backup instance, or one of another vault than %s." % vault["name"])
+        return bis
+
     def cancel_job(self, req, guid):
         try:
             job = self.app.engine.cancel(guid.lower())
         except KeyError:
             raise ApiError(404, "NotFound", "No job %s." % guid)
         return json_response({"id": job["guid"], "status": job["status"]})
+
+
+class JobHistory:
+    """Finished jobs for seed-jobs, in the records the engine keeps (engine.Engine.new_job + _finish), newest first.
+
+    Body: count (10), restore_share (0.25: the share of restores, the rest are backups), failed_share (0: the
+    share of Failed jobs, the rest Completed), interval_minutes (60) between two starts, duration_seconds (600)
+    of each job, target_server (the instance's own server) of the restores as a database, seed (0). Which job is
+    a restore or failed, and on which backup instance, is drawn from a generator seeded with `seed`, so that no
+    pattern lines up with the instances. A restore reads the instance's points in turn (newest first) into a new
+    database `seeded_<n>`, or, from a flexible server, as files `seeded-<n>` into the world's first container (a
+    backup instead when the world has none); a backup made a point that has expired since. None of the
+    databases, blobs or points a seeded job names as its result exists."""
+
+    def __init__(self, app, vault, bis, body):
+        self.app, self.vault, self.bis = app, vault, bis
+        try:
+            self.count = int(body.get("count", 10))
+            self.restore_share = float(body.get("restore_share", 0.25))
+            self.failed_share = float(body.get("failed_share", 0.0))
+            self.interval = float(body.get("interval_minutes", 60)) * 60
+            self.duration = float(body.get("duration_seconds", 600))
+            self.rng = random.Random(body.get("seed", 0))
+        except (TypeError, ValueError) as exc:
+            raise ApiError(400, "BadRequest", "seed-jobs: %s" % exc)
+        if not 0 <= self.count <= SEED_JOBS_MAX:
+            raise ApiError(400, "BadRequest", "seed-jobs: count must be 0..%d." % SEED_JOBS_MAX)
+        if not (0 <= self.restore_share <= 1 and 0 <= self.failed_share <= 1):
+            raise ApiError(400, "BadRequest", "seed-jobs: restore_share and failed_share are shares (0..1).")
+        if not 0 < self.duration <= self.interval:
+            # one job after the other: the service runs one operation at a time per backup instance
+            raise ApiError(400, "BadRequest", "seed-jobs: duration_seconds must be > 0 and <= interval_minutes * 60.")
+        self.target = self._target_server(body.get("target_server"))
+        self.container = next(((a["name"], c) for a in app.world.storage_accounts.values() for c in a["containers"]),
+                              None)
+        self.points = {}        # backup instance id -> its points, newest first
+        self.turn = {}          # backup instance id -> how many restores of its points the history has
+
+    def _target_server(self, name):
+        if not name:
+            return None
+        srv = self.app.world.servers.get(str(name).lower())
+        if srv is None or srv["kind"] == FLEXIBLE:
+            raise ApiError(400, "BadRequest", "seed-jobs: target_server must be a single server of the world.")
+        return srv
+
+    def build(self):
+        restores = set(self.rng.sample(range(self.count), round(self.count * self.restore_share)))
+        failed = set(self.rng.sample(range(self.count), round(self.count * self.failed_share)))
+        newest = now()
+        jobs = []
+        for i in range(self.count):
+            bi = self.rng.choice(self.bis)
+            plan = self._restore_plan(bi, i) if i in restores else None
+            jobs.append(self._job(bi, newest - (i + 1) * self.interval, plan, i in failed))
+        return jobs
+
+    def _points(self, bi):
+        key = norm_id(bi["id"])
+        if key not in self.points:
+            stored = self.app.state.data["recovery_points"].get(key, {}).values()
+            self.points[key] = sorted(stored, key=lambda rp: -rp["time"])
+        return self.points[key]
+
+    def _next_point(self, bi):
+        """The instance's points in turn, newest first; a made-up one when it has none."""
+        points = self._points(bi)
+        key = norm_id(bi["id"])
+        self.turn[key] = self.turn.get(key, 0) + 1
+        if not points:
+            return {"id": hex_id(), "time": now() - 86400, "size": 0}
+        return points[(self.turn[key] - 1) % len(points)]
+
+    def _restore_plan(self, bi, i):
+        """The plan fields job_json shows (no secret: a finished job never reads one); None: a backup instead."""
+        flexible = self.app.world.servers[bi["server"]]["kind"] == FLEXIBLE
+        if flexible and self.container is None:
+            return None
+        point = self._next_point(bi)
+        plan = {"rp_id": point["id"], "rp_time": point["time"], "source_store": "VaultStore", "rehydration": None}
+        if flexible:
+            account, container = self.container
+            prefix = "seeded-%06d" % i
+            plan.update(kind="files", account=account.lower(), container=container, prefix=prefix,
+                        per_database=True,
+                        destination="%s/blob/%s/%s/%s" % (self.app.base_url, account, container, prefix))
+        else:
+            server = self.target or self.app.world.servers[bi["server"]]
+            database = "seeded_%06d" % i
+            plan.update(kind="database", server=server["name"].lower(), database=database,
+                        destination="%s/databases/%s" % (server["id"], database))
+        return plan
+
+    def _job(self, bi, start, plan, failed):
+        end = start + self.duration
+        status = "Failed" if failed else "Completed"
+        points = self._points(bi)
+        size = 0 if failed or not points else points[0].get("size") or 0
+        error = None
+        if failed:
+            error = user_facing_error("UserErrorRestoreFailed" if plan else "UserErrorBackupFailed",
+                                      "The job failed (a seeded job).", "Retry the operation.")
+        return {"guid": new_guid(), "vault_id": self.vault["id"], "bi_id": bi["id"],
+                "operation": "Restore" if plan else "Backup", "status": status, "start": start, "end": end,
+                "min_end": end, "rehydration_end": None, "phase": "done", "plan": plan,
+                "sub_tasks": [{"taskId": 1, "taskName": "Trigger Restore" if plan else "Take Backup",
+                               "taskStatus": status, "taskProgress": None, "additionalDetails": None}],
+                "bytes": size, "cancel": False, "failure": None, "error": error, "activity": new_guid(),
+                "restore_started": False,
+                "result_point": None if plan or failed else {"id": hex_id(), "time": end}}
+
+    def summary(self, jobs):
+        restores = sum(1 for j in jobs if j["operation"] == "Restore")
+        return {"vault": self.vault["name"], "count": len(jobs), "restore": restores, "backup": len(jobs) - restores,
+                "failed": sum(1 for j in jobs if j["status"] == "Failed"), "backup_instances": len(self.bis),
+                "newest": iso(jobs[0]["start"]) if jobs else None, "oldest": iso(jobs[-1]["start"]) if jobs else None}

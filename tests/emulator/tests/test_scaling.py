@@ -1,7 +1,8 @@
 """Scaling fixes of the emulator, in process (an App on a temp state dir, real State, real routes and
 handlers; no PostgreSQL: the pg_dump of a backup is faked, and no HTTP server):
 
-- B5: `seed_points` and the world's initial backups store all their points in ONE state write;
+- B5: `seed_points` and the world's initial backups store all their points in ONE state write, and so does
+  `POST /_emulator/seed-jobs` with its jobs;
 - B7: recovery point and job list pages render only the page's items (sort/filter/slice the records).
 
 No durations are asserted: save and render calls are counted.
@@ -17,6 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from dpemulator import arm_dataprotection  # noqa: E402
 from dpemulator.emulator import App  # noqa: E402
+from dpemulator.errors import ApiError  # noqa: E402
 from dpemulator.server import Request  # noqa: E402
 from dpemulator.util import hex_id, iso, new_guid, now  # noqa: E402
 
@@ -153,6 +155,51 @@ def test_initial_backups_are_one_save(app, monkeypatch):
     for bi in app.state.data["backup_instances"].values():
         assert "initial_backups" not in bi
         assert len(app.state.data["recovery_points"][bi["id"].lower()]) == 1
+
+
+def test_seed_jobs_is_one_save_and_the_jobs_list_pages_through_them(app, monkeypatch):
+    app.dataprotection.initial_backups()
+    vault = bi_record(app)["vault_id"]
+    points = {k: set(v) for k, v in app.state.data["recovery_points"].items()}
+    saves = count_saves(monkeypatch, app.state)
+    body = {"vault": "testbkpvault", "count": 250, "restore_share": 0.4, "failed_share": 0.1,
+            "target_server": "targetossserver", "interval_minutes": 30, "duration_seconds": 600}
+    req = Request("POST", "/_emulator/seed-jobs", {}, json.dumps(body).encode(), "127.0.0.1")
+    route, args = app.router.match("POST", req.path)
+    resp = route.handler(req, **args)
+    assert resp.status == 201, resp.body
+    summary = json.loads(resp.body)
+    assert len(saves) == 1
+    assert (summary["count"], summary["restore"], summary["backup"], summary["failed"]) == (250, 100, 150, 25)
+
+    renders = count_calls(monkeypatch, app.dataprotection, "job_json")
+    items, pages = list_all(app, vault + "/backupJobs", renders=renders)
+    assert pages == 3 and len(items) == 250 and len({j["name"] for j in items}) == 250
+    props = [j["properties"] for j in items]
+    starts = [p["startTime"] for p in props]
+    assert starts == sorted(starts, reverse=True) and starts[0] == summary["newest"]
+    assert sum(p["operation"] == "Restore" for p in props) == 100
+    assert sum(p["status"] == "Failed" for p in props) == 25 and all(
+        p["errorDetails"] for p in props if p["status"] == "Failed")
+    assert all(p["endTime"] and p["supportedActions"] == [""] for p in props)
+    assert len({p["backupInstanceId"] for p in props}) == len(app.state.data["backup_instances"])
+    for p in props:
+        ext = p["extendedInfo"]
+        if p["operation"] != "Restore":
+            assert ext["recoveryDestination"] is None and ext["sourceRecoverPoint"] is None
+            continue
+        # a restore of one of the instance's own points, to a database (or blobs) that no client asked for
+        assert ext["sourceRecoverPoint"]["recoveryPointID"] in points[p["backupInstanceId"].lower()]
+        if p["restoreType"] == "AlternateLocationRestore":
+            assert "/servers/targetossserver/databases/seeded_" in ext["recoveryDestination"]
+        else:
+            assert "/restored-files/seeded-" in ext["recoveryDestination"]
+
+    bad = dict(body, duration_seconds=3600)   # longer than the interval: two jobs of an instance would overlap
+    req = Request("POST", "/_emulator/seed-jobs", {}, json.dumps(bad).encode(), "127.0.0.1")
+    with pytest.raises(ApiError) as err:
+        route.handler(req)
+    assert err.value.status == 400 and len(app.state.data["jobs"]) == 250
 
 
 # ------------------------------------------------------------------------------------------------ B7
