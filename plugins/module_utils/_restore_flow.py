@@ -226,7 +226,13 @@ def backup_instance_path(client, params, raw):
 
 def get_vault(client, path):
     """The raw Backup vault (its location, and its identity for the permissions)."""
-    return client.json_or_raise(client.get(path), 'Get backup vault')
+    response = client.get(path)
+    if response.status_code == 404:
+        error = error_from_response('Get backup vault', response)
+        error.recommended_actions = ["Check vault_name ('%s') and resource_group (the vault's resource group) and "
+                                     "subscription_id." % path.rstrip('/').rsplit('/', 1)[-1]]
+        raise error
+    return client.json_or_raise(response, 'Get backup vault')
 
 
 def get_vault_location(client, path, vault=None):
@@ -276,6 +282,8 @@ def select_point(client, bi_path, bi_name, mode, before=None, datastore=None):
         return select_recovery_point(iter_filtered(pages, datastore=datastore, end=before), mode, before=before)
     except RecoveryPointNotFound as exc:
         where = ' in %s' % datastore if datastore else ''
+        if before is not None:
+            where += ' at or before %s (before)' % before.strftime('%Y-%m-%dT%H:%M:%SZ')
         raise DataProtectionError("Select the %s recovery point of backup instance '%s'" % (mode, bi_name),
                                   '%s%s' % (exc, where), code='RecoveryPointNotFound', recommended_actions=[
                                       'List the recovery points with azure_backup.dataprotection.'
@@ -373,9 +381,12 @@ def job_failure(raw_job):
     first = next((d for d in details if isinstance(d, dict)), None)
     if first is not None:
         return error_from_user_facing(what, first, job_id=job['job_id'])
-    return DataProtectionError(what, 'the job reports no error details.', code='Job' + str(job['status']),
-                               job_id=job['job_id'], recommended_actions=[
-                                   'Read the job with azure_backup.dataprotection.dataprotection_job_info.'])
+    return DataProtectionError(
+        what, 'the job reports no error details (a cancelled job was usually cancelled by someone, in the portal or '
+        'with the CLI).', code='Job' + str(job['status']), job_id=job['job_id'], recommended_actions=[
+            'Read the job with the job_status.yml playbook (job_id=%s) or azure_backup.dataprotection.'
+            'dataprotection_job_info. Running the task again starts a new restore (a failed or cancelled job is '
+            'never reused); drop a database it left behind first.' % job['job_id']])
 
 
 def check_generic_resource_id(value, option):

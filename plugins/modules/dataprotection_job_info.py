@@ -399,6 +399,7 @@ def _newest_first(jobs):
         return (started is not None, started.timestamp() if started else 0)
     return sorted(jobs, key=key, reverse=True)
 
+
 CONSTRAINTS = {'mutually_exclusive': MUTUALLY_EXCLUSIVE}
 
 

@@ -241,6 +241,7 @@ from ansible_collections.azure_backup.dataprotection.plugins.module_utils._keyva
 )
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._module import DataProtectionModule
 
+
 # ---------------------------------------------------------------- module
 
 def _address(params):

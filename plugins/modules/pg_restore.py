@@ -33,7 +33,8 @@ description:
     holds an older point (RV(newer_recovery_point)). A database that no restore of this backup instance created
     fails the task. A database is never overwritten."
   - It can do the steps before the restore too, each fact read once in the same task, as the
-    C(azure_backup.dataprotection.postgresql_restore) role does. It can select the recovery point (O(select), O(before)), grant the vault identity what the restore needs
+    C(azure_backup.dataprotection.postgresql_restore) role does. It can select the recovery point (O(select),
+    O(before)), grant the vault identity what the restore needs
     (O(grant_permissions)), validate with the service while new permissions propagate (O(validate)), retry while
     another operation runs on the backup instance (O(busy_retries)), and wait with a progress line at every poll
     (O(wait), O(progress)).
@@ -45,6 +46,7 @@ options:
       - The recovery point is read first; an unknown id fails before anything is sent.
       - Exactly one of O(recovery_point_id), O(select) or O(before) is needed.
     type: str
+    required: false
   select:
     description:
       - Restore the V(latest) or V(earliest) recovery point (of O(source_datastore) when it names a datastore),
@@ -336,7 +338,8 @@ destination:
   description: The restore target, as the service's jobs name it (the new database's ARM id, or the container URL and file prefix).
   returned: when the request could be built
   type: str
-  sample: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/targetrg/providers/Microsoft.DBforPostgreSQL/servers/targetossserver/databases/emprestored21
+  sample: "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/targetrg/providers/Microsoft.DBforPostgreSQL/\
+    servers/targetossserver/databases/emprestored21"
 newer_recovery_point:
   description:
     - When the target database exists and an earlier restore of this backup instance created it from another recovery
@@ -429,12 +432,13 @@ ARGSPEC = dict(
     **dict(RESTORE_ARGSPEC, recovery_point_id=dict(RESTORE_ARGSPEC['recovery_point_id'], required=False)),
     select={'type': 'str', 'choices': [m for m in SELECT_MODES if m != 'all']},
     before={'type': 'str'},
-    secret_connection={'type': 'dict', 'options': CONNECTION_SPEC},
+    # the login, its password a no_log suboption (the dict itself is not secret)
+    secret_connection={'type': 'dict', 'options': CONNECTION_SPEC, 'no_log': False},
     grant_permissions={'type': 'bool', 'default': False},
     permissions_scope=PERMISSIONS_ARGSPEC['scope'],
     key_vault_id=PERMISSIONS_ARGSPEC['key_vault_id'],
     target_storage_account_id=PERMISSIONS_ARGSPEC['target_storage_account_id'],
-    validate={'type': 'bool', 'default': False},
+    validate={'type': 'bool'},
     validate_retries={'type': 'int', 'default': 20},
     validate_delay={'type': 'int', 'default': 30},
     busy_retries={'type': 'int', 'default': 0},
@@ -477,7 +481,7 @@ def _describe(plan):
     if plan.source_datastore == 'ArchiveStore':
         text += (' (the point is in the archive tier only: it is rehydrated into the vault store first, priority %s, '
                  'kept %s, which takes hours)' % (plan.request.get('rehydrationPriority'),
-                                                   plan.request.get('rehydrationRetentionDuration')))
+                                                  plan.request.get('rehydrationRetentionDuration')))
     return text
 
 
@@ -558,7 +562,7 @@ class _Restore:
                         'database (UserErrorDatabaseNameAlreadyInUse).' % (plan.destination, why))
         pending = self._store_secret()
         pending = self._grant(vault) or pending
-        if self.params['validate'] or module.check_mode:
+        if self.params['validate'] if self.params['validate'] is not None else module.check_mode:
             self._validate(pending)
         if module.check_mode:
             result.update(changed=True, msg='Check mode: the restore of %s %s and would be started; nothing was '
@@ -582,8 +586,9 @@ class _Restore:
             return existing
         if self.target_state()[0] is False:
             self.module.warn('Restore job %s already restored this recovery point to %s, but that database no longer '
-                             'exists; %s a new restore.' % (existing['job_id'], self.plan.destination,
-                                                           'would start' if self.module.check_mode else 'starting'))
+                             'exists; %s a new restore.' % (
+                                 existing['job_id'], self.plan.destination,
+                                 'would start' if self.module.check_mode else 'starting'))
             return None
         return existing
 

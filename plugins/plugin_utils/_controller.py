@@ -108,6 +108,7 @@ def run_in_process(module_code, args, check_mode=False, diff=False, host=None, e
         if error is not None:
             return remove_values({'failed': True, 'msg': error, 'changed': False}, no_log_values)
         module = ControllerModule(params, no_log_values, check_mode=check_mode, diff=diff, host=host)
+        result = {}
         try:
             module.exit_with(module_code.run)
         except _ModuleExit as done:

@@ -244,6 +244,9 @@ class Play:
     def _kwargs(self, kwargs):
         kwargs.setdefault('verbosity', 4)
         kwargs.setdefault('emulator', self.femu.emu)
+        # Every task signs in, as before the token cache: the sign-in faults (dropped, expired or refused tokens)
+        # must reach the authority. The cache itself is tested in tests/integration/test_one_pass.py.
+        kwargs['env'] = dict({'AZURE_BACKUP_TOKEN_CACHE': 'false'}, **(kwargs.get('env') or {}))
         return kwargs
 
     def __call__(self, playbook, extravars=None, **kwargs):
@@ -299,7 +302,7 @@ def wait_for_record(running, predicate, timeout=180, interval=0.02):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for record in running.results():
-            if predicate(record):
+            if 'task' in record and predicate(record):
                 return record
         if running.proc.poll() is not None:
             raise AssertionError('the playbook ended (rc %s) before the expected task:\n%s' % (
@@ -326,3 +329,11 @@ def stop_leftover_clusters(state):
             except ProcessLookupError:
                 pass
     return found
+
+
+def wait_for_job_polls(femu, count, timeout=120):
+    """Until the restore job was read `count` times: the run is waiting for it (one request per poll)."""
+    deadline = time.monotonic() + timeout
+    while femu.emu.request_counts().get('GET dataprotection.backupJobs.get', 0) < count:
+        assert time.monotonic() < deadline, 'the job was not polled within %s s' % timeout
+        time.sleep(0.05)

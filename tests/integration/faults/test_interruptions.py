@@ -12,11 +12,9 @@ import re
 
 import pytest
 
-from fault_helpers import wait_for_record  # pylint: disable=import-error
+from fault_helpers import wait_for_job_polls  # pylint: disable=import-error
 
-VALIDATE_TASK = 'Validate the restore (retried'
-RESTORE_TASK = 'Start the restore (or find'
-POLL_TASK = 'Poll the restore job'
+RESTORE_TASK = 'Restore (recovery point, earlier restore'
 
 
 def _job_of(result):
@@ -45,11 +43,12 @@ def test_killed_then_run_again(femu, play, unique_name, step):
     values = femu.restore_vars(db)
     first = play.start('restore_database', values)
     if step == 'after_validation':
-        wait_for_record(first, lambda r: VALIDATE_TASK in r['task'] and r['status'] in ('ok', 'changed'))
+        femu.wait_counter('validations_requested', 1)  # killed while the validation runs: before the trigger
     elif step == 'after_trigger':
         femu.wait_counter('restores_requested', 1)
     else:
-        wait_for_record(first, lambda r: POLL_TASK in r['task'])
+        femu.wait_counter('restore_jobs_created', 1)
+        wait_for_job_polls(femu, 1)
     first.kill()
     killed = first.wait()
     assert killed.rc != 0
@@ -85,7 +84,8 @@ def test_emulator_restarted_during_restore(femu, play, unique_name):
     femu.set_knobs(job_duration=8)
     values = femu.restore_vars(db)
     running = play.start('restore_database', values)
-    wait_for_record(running, lambda r: POLL_TASK in r['task'])
+    femu.wait_counter('restore_jobs_created', 1)
+    wait_for_job_polls(femu, 1)
     jobs = femu.jobs_to(db)
     assert len(jobs) == 1 and jobs[0]['properties']['status'] == 'InProgress'
     femu.restart(pause=2)

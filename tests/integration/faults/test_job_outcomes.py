@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from fault_helpers import wait_for_record  # pylint: disable=import-error
+from fault_helpers import wait_for_job_polls  # pylint: disable=import-error
 
 FAILURE_CODE = 'UserErrorDBUserAuthFailed'
 FAILURE_MESSAGE = 'The user could not be authenticated on the target server (injected).'
@@ -72,7 +72,8 @@ def test_cancelled_job_reports_cancellation_and_job_id(femu, play, unique_name):
     db = unique_name('cancel')
     femu.set_knobs(job_duration=15)
     running = play.start('restore_database', femu.restore_vars(db))
-    wait_for_record(running, lambda r: 'Poll the restore job' in r['task'])
+    femu.wait_counter('restore_jobs_created', 1)
+    wait_for_job_polls(femu, 1)
     jobs = femu.jobs_to(db)
     assert len(jobs) == 1
     job = jobs[0]['name']

@@ -39,7 +39,8 @@ def test_429_storm_on_reads_and_posts(femu, play, unique_name):
     """429 + Retry-After on every kind of read and on both POSTs (validate, restore): the run completes, each 429
     was waited out (Retry-After honoured, a warning per retry), and exactly one restore was requested and made."""
     db = unique_name('t429')
-    storm = [('GET', DP + r'/backupInstances$', 2), ('GET', DP + r'/backupInstances/[^/]+$', 2),
+    # Every read the run makes (each made once: the backup instance is found by the listing and not read again).
+    storm = [('GET', DP + r'/backupInstances$', 2),
              ('GET', r'/recoveryPoints', 2), ('GET', DP + r'/backupJobs$', 2), ('GET', DP + r'/backupJobs/[^/]+$', 2),
              ('GET', r'/operationStatus/', 2), ('GET', DP + r'$', 2),
              ('POST', r'/validateRestore$', 3), ('POST', r'/restore$', 3)]
@@ -89,8 +90,9 @@ def test_5xx_on_reads_operation_polls_and_job_polls(femu, play, unique_name):
     the role's wait loop: each is retried with backoff, the run completes, one restore."""
     db = unique_name('t5xx')
     femu.set_knobs(job_duration=3)
+    # Every read the run makes (the recovery point comes from the list: it is not read again by id).
     faults = [(DP + r'/backupInstances/[^/]+$', 500, 1), (r'/recoveryPoints$', 502, 1),
-              (r'/recoveryPoints/[^/]+$', 503, 1), (DP + r'/backupJobs$', 500, 1), (DP + r'$', 504, 1),
+              (DP + r'/backupJobs$', 500, 1), (DP + r'$', 504, 1),
               (r'/operationStatus/', 503, 2), (r'/operationResults/', 502, 1), (DP + r'/backupJobs/[^/]+$', 504, 2),
               (r'/databases/[^/]+$', 500, 1)]
     for path, status, count in faults:
@@ -139,7 +141,7 @@ def test_restore_post_dropped_after_it_was_taken(femu, play, unique_name):
     result = play('restore_database', femu.restore_vars(db)).assert_ok()
     assert femu.counters()['restores_requested'] == 1
     job = _one_restore_job(femu, db)
-    warnings = result.task('Start the restore')['result'].get('warnings') or []
+    warnings = result.task('Restore (recovery point, earlier restore')['result'].get('warnings') or []
     assert any('answer to the restore request was lost' in w and job in w for w in warnings), warnings
     _restored(femu, db)
 

@@ -109,8 +109,8 @@ def test_a_failed_openid_read_is_not_cached(tmp_path):
 def test_cloud_metadata_is_read_once(tmp_path):
     base = 'https://arm.example.test'
     responses.get(base + '/metadata/endpoints', json={
-        'name': 'Stack', 'resourceManager': base, 'authentication': {'loginEndpoint': AUTHORITY,
-                                                                      'audiences': [base]}})
+        'name': 'Stack', 'resourceManager': base,
+        'authentication': {'loginEndpoint': AUTHORITY, 'audiences': [base]}})
     cache = _cache.DocumentCache(str(tmp_path))
     first = _auth.get_cloud(base, cache=cache, session=requests.Session())
     second = _auth.get_cloud(base, cache=cache, session=requests.Session())

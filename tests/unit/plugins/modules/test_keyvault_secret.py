@@ -68,7 +68,7 @@ def methods(rsps):
 
 def test_connection_string_is_the_ado_net_form():
     assert _keyvault.build_connection_string(dict(CONNECTION, port=5432, database='postgres',
-                                                        ssl_mode='Require')) == CONN_STRING
+                                                  ssl_mode='Require')) == CONN_STRING
 
 
 @pytest.mark.parametrize('value, quoted', [

@@ -44,7 +44,7 @@ def listed(arm, jobs=(), target_exists=False):
     arm.backup_instance()
     arm.vault()
     arm.paged(BI_PATH + '/recoveryPoints', [[point(RP_VAULT, '2021-10-21T16:31:16Z'),
-                                              point(NEWER_RP, '2021-10-22T16:31:16Z')]])
+                                             point(NEWER_RP, '2021-10-22T16:31:16Z')]])
     arm.jobs([list(jobs)])
     if target_exists:
         arm.get(TARGET_DB, {'id': TARGET_DB, 'name': 'emprestored21'})
