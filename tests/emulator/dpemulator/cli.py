@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 
 from .emulator import LOG_FILE, PID_FILE
+from .faults import FAULT_KINDS
 from .postgres import pid_alive
 
 DEFAULT_WORLD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worlds", "demo.yml")
@@ -273,7 +274,7 @@ def build_parser():
     sp.add_argument("--backup-instance", action="append", help="only these (repeat; default: all of the vault)")
     sp = add("fault", cmd_fault, "list, add or clear injected faults")
     sp.add_argument("action", choices=("list", "add", "clear"))
-    sp.add_argument("--kind", choices=("status", "drop_before", "drop_after", "latency", "job_failure"))
+    sp.add_argument("--kind", choices=FAULT_KINDS)
     sp.add_argument("--method")
     sp.add_argument("--path", help="regex on the URL path")
     sp.add_argument("--count", type=int)

@@ -87,6 +87,7 @@ class App:
         self.secrets.add(self.state.meta["identity_header"])
         for p in self.world.principals.values():
             self.secrets.add(p.get("client_secret"))
+            self.secrets.add(p.get("password"))           # users
         for s in self.world.servers.values():
             self.secrets.add(s["admin_password"])
             for r in s["roles"]:
@@ -181,6 +182,14 @@ class App:
             "DPEMULATOR_STATE": self.state_dir,
         }
 
+    def user_env(self):
+        """The world's default user, for tests of the password grant (AZURE_AD_USER / AZURE_PASSWORD). In env.json
+        only: env.sh exports the service principal alone, so that it stays the credential a client picks."""
+        user = self.world.default_user
+        if user is None:
+            return {}
+        return {"DPEMULATOR_AD_USER": user["user_principal_name"], "DPEMULATOR_AD_PASSWORD": user["password"]}
+
     def write_env_files(self):
         env = self.env()
         extra = {"DPEMULATOR_CONTROL_TOKEN": self.state.meta["control_token"],
@@ -188,6 +197,7 @@ class App:
                  "DPEMULATOR_IDENTITY_HEADER": self.state.meta["identity_header"],
                  "DPEMULATOR_PID": os.getpid(),
                  "DPEMULATOR_WORLD": self.world.path}
+        extra.update(self.user_env())
         _write_private(os.path.join(self.state_dir, "env.sh"),
                        "# Written by dpemulator; source it: . %s/env.sh\n" % self.state_dir +
                        "".join("export %s=%s\n" % (k, _shell_quote(v)) for k, v in env.items()) +

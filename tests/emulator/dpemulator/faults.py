@@ -3,6 +3,8 @@
 A fault rule matches a method and a path regex (the path without the query string) and fires
 `count` times (None: every time).  Kinds:
   status       answer `status` (429 with Retry-After, or 5xx) without running the handler
+  status_after run the handler (its effects stay: a restore job is created), then answer `status` (5xx) instead of
+               its response: the service failed after it took the request
   drop_before  close the connection (TCP reset) before the handler runs: nothing happened
   drop_after   run the handler (its effects stay: a restore job is created) then reset the connection
   latency      sleep `latency` seconds, then serve normally
@@ -14,7 +16,9 @@ import threading
 import time
 from collections import Counter
 
-FAULT_KINDS = ("status", "drop_before", "drop_after", "latency", "job_failure")
+FAULT_KINDS = ("status", "status_after", "drop_before", "drop_after", "latency", "job_failure")
+STATUS_CODES = {429: "TooManyRequests", 500: "InternalServerError", 502: "BadGateway", 503: "ServiceUnavailable",
+                504: "GatewayTimeout"}
 _ids = itertools.count(1)
 
 
@@ -26,10 +30,11 @@ def validate_fault(spec):
             "method": str(spec.get("method") or "*").upper(), "path": spec.get("path") or ".*",
             "count": None if spec.get("count") in (None, "") else int(spec["count"]), "hits": 0}
     re.compile(rule["path"])
-    if kind == "status":
+    if kind in ("status", "status_after"):
         rule["status"] = int(spec.get("status") or 503)
-        if rule["status"] not in (429, 500, 502, 503, 504):
-            raise ValueError("status faults take 429, 500, 502, 503 or 504")
+        allowed = STATUS_CODES if kind == "status" else [c for c in STATUS_CODES if c >= 500]  # a 429 never ran
+        if rule["status"] not in allowed:
+            raise ValueError("%s faults take %s" % (kind, ", ".join(str(c) for c in allowed)))
         rule["retry_after"] = spec.get("retry_after", 1 if rule["status"] in (429, 503) else None)
     elif kind == "latency":
         rule["latency"] = float(spec.get("latency") or 1.0)

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
 from .errors import ApiError, cloud_error
+from .faults import STATUS_CODES
 from .tokens import TokenError
 
 log = logging.getLogger("dpemulator")
@@ -139,6 +140,15 @@ def render_error(kind, err):
     return json_response(cloud_error(err.code, err.message, err.target, err.user_facing), err.status, headers)
 
 
+def status_fault(rule):
+    """The error a `status` or `status_after` fault answers (429 with its Retry-After, or a 5xx)."""
+    headers = {"Retry-After": str(rule["retry_after"])} if rule.get("retry_after") is not None else {}
+    if rule["status"] == 429:
+        return ApiError(429, "TooManyRequests", "The request is being throttled (injected fault).", headers=headers)
+    return ApiError(rule["status"], STATUS_CODES[rule["status"]], "Injected fault: HTTP %d." % rule["status"],
+                    headers=headers)
+
+
 def unknown_route(req):
     path = req.path
     m = re.match(r"^/subscriptions/[^/]+(?:/resourceGroups/[^/]+)?/providers/([^/]+)/([^/]+)", path, re.I)
@@ -215,6 +225,7 @@ class Pipeline:
         name = route.name if route and params is not None else "unmatched"
         app.counters.route("%s %s" % (req.method, name))
         drop_after = False
+        status_after = None
         try:
             for rule in app.faults.match(req.method, req.path):
                 app.counters.inc("faults_injected")
@@ -227,17 +238,12 @@ class Pipeline:
                     drop_after = True
                 elif k == "job_failure":
                     req.ctx["job_failure"] = {"code": rule["code"], "message": rule["message"]}
+                elif k == "status_after":
+                    status_after = rule
                 elif k == "status":
-                    headers = {}
-                    if rule.get("retry_after") is not None:
-                        headers["Retry-After"] = str(rule["retry_after"])
                     if rule["status"] == 429:
                         app.counters.inc("throttled_429")
-                        raise ApiError(429, "TooManyRequests", "The request is being throttled (injected fault).",
-                                       headers=headers)
-                    raise ApiError(rule["status"], {500: "InternalServerError", 502: "BadGateway",
-                                                    503: "ServiceUnavailable", 504: "GatewayTimeout"}[rule["status"]],
-                                   "Injected fault: HTTP %d." % rule["status"], headers=headers)
+                    raise status_fault(rule)
             if route is None:
                 if kind == ARM:
                     self.authenticate(req, ARM)      # ARM answers 401 before it looks at the path
@@ -265,6 +271,8 @@ class Pipeline:
             elif kind in (KV, BLOB, CONTROL):
                 self.authenticate(req, kind)
             resp = route.handler(req, **params)
+            if status_after is not None:
+                raise status_fault(status_after)      # the handler's effects stay; its answer is lost
         except DropConnection:
             raise
         except ApiError as err:

@@ -95,12 +95,29 @@ class World:
             self.by_client_id[pr["client_id"]] = pr
             if p.get("default") or self.default_principal is None and pr["client_secret"]:
                 self.default_principal = pr
+        self._load_users(doc)
         mi = doc.get("managed_identity") or {}
         self.mi_principal = None
         if mi.get("principal"):
             self.mi_principal = self.principal_by_name(mi["principal"])
             if self.mi_principal is None:
                 raise WorldError("world: managed_identity.principal %r is not a declared principal" % mi["principal"])
+
+    def _load_users(self, doc):
+        """Users sign in with the password grant; like principals, they hold role assignments and access policies
+        (by name). The first one, or the one marked `default`, is the one env.json names."""
+        self.users = {}           # user principal name (lower case) -> user
+        self.default_user = None
+        for u in doc.get("users") or []:
+            name = _req(u, "name", "a user")
+            user = {"name": name, "object_id": _req(u, "object_id", "user %s" % name).lower(),
+                    "user_principal_name": _req(u, "user_principal_name", "user %s" % name),
+                    "password": str(_req(u, "password", "user %s" % name)), "client_id": None,
+                    "client_secret": None, "type": "User", "managed_identity": False, "resource_id": None}
+            self.principals[user["object_id"]] = user
+            self.users[user["user_principal_name"].lower()] = user
+            if u.get("default") or self.default_user is None:
+                self.default_user = user
 
     def principal_by_name(self, name):
         for p in self.principals.values():

@@ -59,6 +59,45 @@ def test_drop_after_creates_the_job_but_resets_the_client(emu):
     assert emu.wait_job(job["name"])["properties"]["status"] == "Completed"
 
 
+def test_status_on_a_post_answers_without_processing_it(emu):
+    rp = emu.latest_point()["name"]
+    before = _restore_counts(emu)
+    add_fault(emu, kind="status", status=500, method="POST", path="/restore$", count=1)
+    r = emu.arm("POST", emu.bi("empdb11")["id"] + "/restore", db_request(emu, rp, unique()))
+    assert r.status_code == 500 and r.json()["error"]["code"] == "InternalServerError"
+    assert _restore_counts(emu) == before
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_status_after_processes_the_request_then_answers_the_status(emu, status):
+    """The service took the restore (the job exists) but answers a 5xx instead of its 202."""
+    rp = emu.latest_point()["name"]
+    before = _restore_counts(emu)
+    add_fault(emu, kind="status_after", status=status, method="POST", path="/restore$", count=1)
+    db = unique("status_after")
+    r = emu.arm("POST", emu.bi("empdb11")["id"] + "/restore", db_request(emu, rp, db))
+    assert r.status_code == status and r.json()["error"]["code"] in ("InternalServerError", "ServiceUnavailable")
+    assert "Azure-AsyncOperation" not in r.headers
+    assert _restore_counts(emu) == before + 1
+    job = emu.arm("GET", emu.bv + "/backupJobs").json()["value"][0]
+    assert job["properties"]["extendedInfo"]["recoveryDestination"].endswith(db)
+    assert emu.wait_job(job["name"])["properties"]["status"] == "Completed"
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_status_faults_on_the_token_endpoint_answer_as_aad(emu, status):
+    add_fault(emu, kind="status", status=status, method="POST", path=r"/oauth2/v2\.0/token$", count=1,
+              retry_after=3 if status == 429 else None)
+    url = "%s/%s/oauth2/v2.0/token" % (emu.url, emu.tenant)
+    form = {"grant_type": "client_credentials", "client_id": emu.env["AZURE_CLIENT_ID"],
+            "client_secret": emu.env["AZURE_SECRET"], "scope": "https://management.azure.com/.default"}
+    r = requests.post(url, data=form, verify=emu.ca)
+    assert r.status_code == status and r.json()["error"] and "access_token" not in r.json()
+    if status == 429:
+        assert r.headers["Retry-After"] == "3"
+    assert requests.post(url, data=form, verify=emu.ca).status_code == 200
+
+
 def test_throttling_token_bucket(emu):
     emu.set_knobs(throttle={"enabled": True, "read_capacity": 4, "read_refill": 1.0})
     try:
