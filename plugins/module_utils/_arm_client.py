@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import random
+import re
 import time
 import traceback
 from urllib.parse import parse_qs, urlsplit
@@ -20,11 +21,12 @@ from ansible_collections.azure_backup.dataprotection.plugins.module_utils._auth 
 )
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._cache import oidc_adapter_class
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import (
-    AUTHORITY_UNREACHABLE, NETWORK_HINT, OUTCOME_UNKNOWN, TLS_HINT, DataProtectionError, describe_network_error,
-    error_from_response, is_tls_error, response_ids,
+    AUTHORITY_UNAVAILABLE, AUTHORITY_UNREACHABLE, NETWORK_HINT, OUTCOME_UNKNOWN, REFUSED_HINT, TLS_HINT,
+    DataProtectionError, describe_network_error, error_from_response, is_connection_refused, is_tls_error,
+    network_error_url, response_ids, status_hint,
 )
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._retry import (
-    RETRY_STATUSES, THROTTLE_BUDGET, is_transient_network_error, retry_delay, throttle_delay,
+    RETRY_STATUSES, THROTTLE_BUDGET, is_network_error, parse_retry_after, retry_delay, throttle_delay,
 )
 
 try:
@@ -52,6 +54,13 @@ _THROTTLED_ACTION = ('Azure limits the requests of each subscription and identit
                      'request was not processed, so running the task again is safe.')
 
 
+# MSAL answers a token request that got a 429 or 5xx from its own cache, without sending it, for the Retry-After
+# seconds, else 5 (msal.throttled_http_client): a retry sooner would not reach the token endpoint.
+_MSAL_THROTTLE_SECONDS = 5.0
+# Where azure-identity asks for tokens: AAD v2 and v1, managed identity (IMDS, App Service).
+_TOKEN_PATHS = ('/oauth2/v2.0/token', '/oauth2/token', '/msi/token')
+
+
 def display_url(url):
     """scheme://host/path: what messages show of a URL (query strings can carry tokens)."""
     parts = urlsplit(url)
@@ -69,16 +78,53 @@ def _connection_not_made(exc):
     return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
 
 
+def _netloc(url):
+    return urlsplit(url).netloc.lower()
+
+
+class TokenEndpointAnswer:
+    """The last answer of a token endpoint that went through the session (a response hook).
+
+    azure-identity's error for a 429 or 5xx of the token endpoint has neither the status nor Retry-After (its text
+    is 'HTTP Error: 500', or the error_description of the body): ArmClient reads them here, to retry such a sign-in
+    as it retries a 429 or 5xx of ARM, and to say what happened.
+    """
+
+    def __init__(self):
+        self.status, self.url, self.headers = None, None, {}
+
+    def clear(self):
+        self.status, self.url, self.headers = None, None, {}
+
+    def __call__(self, response, *args, **kwargs):
+        if urlsplit(response.url).path.lower().endswith(_TOKEN_PATHS):
+            self.status, self.url = response.status_code, display_url(response.url)
+            self.headers = {k: v for k, v in response.headers.items() if 'retry-after' in k.lower()}
+        return response
+
+    @property
+    def failed_transiently(self):
+        return self.status in RETRY_STATUSES
+
+    def msal_window(self):
+        """Seconds MSAL answers the same token request from its cache (see _MSAL_THROTTLE_SECONDS)."""
+        wait = parse_retry_after(self.headers)
+        return _MSAL_THROTTLE_SECONDS if wait is None else wait
+
+
 def new_session(cache=None):
     """The task's requests.Session: ARM, the cloud metadata and (through azure-identity's transport) the authority.
 
     With a _cache.DocumentCache, the authority's OpenID configuration is answered from it after the first read.
+    `session.token_answer` (a TokenEndpointAnswer) keeps the token endpoint's last answer.
     """
     session = requests.Session()
     session.headers.update({'User-Agent': USER_AGENT, 'Accept': 'application/json'})
     if cache is not None:
         adapter = oidc_adapter_class(requests.adapters.HTTPAdapter, HTTPResponse)
         session.mount('https://', adapter(cache))
+    session.token_answer = TokenEndpointAnswer()
+    session.hooks['response'].append(session.token_answer)
     return session
 
 
@@ -106,6 +152,9 @@ class ArmClient:
         self.clock = time.monotonic
         self.random = random.random
         self.session = session or new_session()
+        # None for a session that new_session() did not make: a 429 or 5xx of the token endpoint is then not retried
+        self.token_answer = getattr(self.session, 'token_answer', None)
+        self.answered = set()  # hosts that answered this client: a refused connection from one is a restart
 
     # ------------------------------------------------------------ verbs
 
@@ -172,10 +221,16 @@ class ArmClient:
         retries, throttled, token_refreshed, started = 0, 0, False, self.clock()
         while True:
             response, exc = self._attempt(method, url, query, body, scope, fresh_token=token_refreshed)
+            if exc is not None and sign_in_status(exc) == 429:  # the token endpoint throttles: as a 429 of ARM
+                throttled += 1
+                self._throttle_pause(method, url, self.token_answer.headers, throttled, started, exc,
+                                     at_least=self.token_answer.msal_window(),
+                                     reason='could not get an access token: the token endpoint answered HTTP 429')
+                continue
             if exc is not None:
-                if retries < self.max_retries and self._may_resend(exc, idempotent):
+                if retries < self.max_retries and self._may_resend(exc, url, idempotent):
                     retries += 1
-                    self._pause(method, url, retries, self._reason(exc))
+                    self._pause(method, url, retries, self._reason(exc), at_least=self._sign_in_retry_floor(exc))
                     continue
                 raise self._network_error(method, url, exc, idempotent, retries)
             if response.status_code == 401 and not token_refreshed:
@@ -184,12 +239,13 @@ class ArmClient:
                 continue
             if response.status_code == 429:  # "not processed, come back later": safe for every verb, POST too
                 throttled += 1
-                self._throttle_pause(method, url, response, throttled, started)
+                self._throttle_pause(method, url, response.headers, throttled, started,
+                                     error_from_response(f'{method} {display_url(url)}', response))
                 continue
             if response.status_code in RETRY_STATUSES and idempotent:
                 if retries < self.max_retries:
                     retries += 1
-                    self._pause(method, url, retries, f'HTTP {response.status_code}', response)
+                    self._pause(method, url, retries, f'HTTP {response.status_code}', response.headers)
                     continue
             elif response.status_code in RETRY_STATUSES:
                 raise self._outcome_unknown(method, url, response)
@@ -197,14 +253,10 @@ class ArmClient:
 
     # pylint: disable-next=too-many-arguments
     def _attempt(self, method, url, query, body, scope, fresh_token=False):
-        try:
-            # After a 401 the cached token is not good: ask the authority for one issued now.
-            token = get_access_token(self.credential, scope or self.cloud.arm_scope,
-                                     claims=fresh_token_claims() if fresh_token else None)
-        except DataProtectionError as err:
-            if err.code == AUTHORITY_UNREACHABLE:
-                return None, err  # nothing was sent yet: retried like a connection that was never made
-            raise
+        # After a 401 the cached token is not good: ask the authority for one issued now.
+        token, err = self._token(scope or self.cloud.arm_scope, fresh_token_claims() if fresh_token else None)
+        if err is not None:
+            return None, err
         self.request_count += 1
         try:
             response = self.session.request(
@@ -213,9 +265,37 @@ class ArmClient:
                 verify=self.verify)  # per request: a session-level verify loses to REQUESTS_CA_BUNDLE
         except requests.exceptions.RequestException as exc:
             return None, exc
+        self.answered.add(_netloc(url))
         self.ratelimit_remaining.update(
             (k.lower(), v) for k, v in response.headers.items() if k.lower().startswith(_RATELIMIT_PREFIX))
         return response, None
+
+    def _token(self, scope, claims):
+        """(token, None), or (None, error) for a sign-in worth another try: nothing was sent to ARM yet."""
+        if self.token_answer is not None:
+            self.token_answer.clear()  # only the answers of this sign-in count
+        try:
+            return get_access_token(self.credential, scope, claims=claims), None
+        except DataProtectionError as err:
+            if err.code == AUTHORITY_UNREACHABLE:
+                return None, err  # the authority could not be reached: retried like a connection never made
+            if self.token_answer is not None and self.token_answer.failed_transiently:
+                return None, self._token_endpoint_error(err)
+            raise
+
+    def _token_endpoint_error(self, err):
+        """The sign-in failed because the token endpoint answered 429 or 5xx, which azure-identity's error does not
+        say (and the advice for it is to check the credentials): say it, with the advice for a 429 or 5xx of ARM."""
+        status, what = self.token_answer.status, f'{err.what} at {self.token_answer.url}'
+        said = _authority_said(err)
+        if status == 429:
+            return DataProtectionError(what, said or 'no details', code='TooManyRequests', status=429)
+        return DataProtectionError(what, f'the token endpoint answered HTTP {status}' + (f' ({said})' if said else ''),
+                                   code=AUTHORITY_UNAVAILABLE, status=status, recommended_actions=status_hint(status))
+
+    def _sign_in_retry_floor(self, exc):
+        """A retry of a sign-in that got a 5xx waits out MSAL's cache of that answer, or it would not be sent."""
+        return self.token_answer.msal_window() if sign_in_status(exc) else 0.0
 
     def _query(self, url, params):
         query = dict(params or {})
@@ -223,12 +303,15 @@ class ArmClient:
             query['api-version'] = self.api_version
         return query
 
-    @staticmethod
-    def _may_resend(exc, idempotent):
-        if isinstance(exc, DataProtectionError):
-            return True  # the token authority was unreachable: the request itself was never sent
-        if not is_transient_network_error(exc):
+    def _may_resend(self, exc, url, idempotent):
+        """Whether a failed attempt is worth another. A refused connection is only when that host answered this client
+        before (a restart): on first contact nothing listens there, and retrying would only delay the error."""
+        if isinstance(exc, DataProtectionError):  # the sign-in failed: the request itself was never sent
+            return not is_connection_refused(exc) or _netloc(self.cloud.authority) in self.answered
+        if not is_network_error(exc):
             return False  # a TLS or programming error does not heal by retrying
+        if is_connection_refused(exc):
+            return _netloc(url) in self.answered  # never sent: even a POST may go again
         return idempotent or _connection_not_made(exc)
 
     @staticmethod
@@ -237,37 +320,40 @@ class ArmClient:
             return 'could not get an access token: ' + exc.message.rstrip('.')
         return describe_network_error(exc)
 
-    def _pause(self, method, url, retries, reason, response=None):
-        wait = retry_delay(retries, self.max_retry_after, self.random,
-                           headers=response.headers if response is not None else None)
+    # pylint: disable-next=too-many-arguments
+    def _pause(self, method, url, retries, reason, headers=None, at_least=0.0):
+        wait = max(retry_delay(retries, self.max_retry_after, self.random, headers=headers), at_least)
         self.warn(f'{method} {display_url(url)}: {reason}; retrying in {wait:.1f}s '
                   f'(retry {retries} of {self.max_retries})')
         self.sleep(wait)
 
-    def _throttle_pause(self, method, url, response, throttled, started):
+    # pylint: disable-next=too-many-arguments
+    def _throttle_pause(self, method, url, headers, throttled, started, cause, at_least=0.0, reason='HTTP 429'):
         """Wait before retry `throttled` of a 429 (Retry-After plus jitter), or raise when that retry would start
-        after the throttle budget (from the request's first attempt) or the caller's deadline."""
-        wait = throttle_delay(throttled, self.max_retry_after, self.random, headers=response.headers)
+        after the throttle budget (from the request's first attempt) or the caller's deadline. `cause`: the 429 as a
+        DataProtectionError (ARM's answer, or the token endpoint's)."""
+        wait = max(throttle_delay(throttled, self.max_retry_after, self.random, headers=headers), at_least)
         elapsed = self.clock() - started
         if elapsed + wait > self.throttle_budget:
-            raise self._throttled(method, url, response, throttled - 1, elapsed,
+            raise self._throttled(cause, throttled - 1, elapsed,
                                   f'the throttling retry budget of {self.throttle_budget}s')
         if self.deadline is not None and wait > self.deadline.remaining():
-            raise self._throttled(method, url, response, throttled - 1, elapsed, "the task's wait_timeout")
+            raise self._throttled(cause, throttled - 1, elapsed, "the task's wait_timeout")
         if throttled <= _THROTTLE_WARN_FIRST or throttled % _THROTTLE_WARN_EVERY == 0:
-            self.warn(f'{method} {display_url(url)}: HTTP 429; retrying in {wait:.1f}s (retry {throttled}; '
+            self.warn(f'{method} {display_url(url)}: {reason}; retrying in {wait:.1f}s (retry {throttled}; '
                       f'throttled requests are retried for up to {self.throttle_budget}s)')
         self.sleep(wait)
 
     # ------------------------------------------------------------ errors
 
     def _network_error(self, method, url, exc, idempotent, retries):
+        if isinstance(exc, DataProtectionError):  # the sign-in kept failing
+            return self._sign_in_error(exc, retries)
         what = f'{method} {display_url(url)}'
         attempts = f' (after {retries + 1} attempts)' if retries else ''
-        if isinstance(exc, DataProtectionError):  # the token authority stayed unreachable
-            exc.message = exc.message.rstrip('.') + attempts + '.'
-            return exc
         reason = describe_network_error(exc) + attempts
+        if is_connection_refused(exc):
+            return DataProtectionError(what, reason + '.', code='ConnectionFailed', recommended_actions=[REFUSED_HINT])
         if is_tls_error(exc):
             return DataProtectionError(what, reason + '.', code='TLSVerificationFailed',
                                        recommended_actions=[TLS_HINT])
@@ -279,9 +365,20 @@ class ArmClient:
                 f'The service did not answer within {self.request_timeout}s; retry later.'])
         return DataProtectionError(what, reason + '.', code='ConnectionFailed', recommended_actions=[NETWORK_HINT])
 
+    def _sign_in_error(self, err, retries):
+        """A sign-in that kept failing, with the attempts made; unreachable, with the URL it could not reach
+        (azure-identity's error names the scope it asked a token for, not where it asked)."""
+        notes = [f'after {retries + 1} attempts'] if retries else []
+        if err.code == AUTHORITY_UNREACHABLE:
+            notes.insert(0, network_error_url(err) or self.cloud.authority)
+            if is_connection_refused(err):
+                err.recommended_actions = [REFUSED_HINT if a == NETWORK_HINT else a for a in err.recommended_actions]
+        if notes:
+            err.message = f'{err.message.rstrip(".")} ({", ".join(notes)}).'
+        return err
+
     @staticmethod
-    def _throttled(method, url, response, retries, elapsed, limit):
-        cause = error_from_response(f'{method} {display_url(url)}', response)
+    def _throttled(cause, retries, elapsed, limit):
         return DataProtectionError(
             cause.what, f'the service is throttling requests (HTTP 429, {cause.code}: {cause.message.rstrip(".")}) '
             f'and still was after {retries} retries in {elapsed:.0f}s; gave up, as another retry would pass {limit}. '
@@ -298,3 +395,17 @@ class ArmClient:
             request_id=cause.request_id, correlation_id=cause.correlation_id,
             recommended_actions=[_OUTCOME_ACTION], details=[{'code': cause.code, 'message': cause.message,
                                                              'target': cause.target}])
+
+
+def _authority_said(err):
+    """What the authority said in a failed sign-in (its AADSTS code first), or None when azure-identity only gives
+    the status ('HTTP Error: 500', its text for any 5xx)."""
+    if re.fullmatch(r'HTTP Error: \d+\.?', err.message):
+        return None
+    text = err.message.rstrip('.')
+    return f'{err.code}: {text}' if str(err.code).startswith('AADSTS') else text
+
+
+def sign_in_status(exc):
+    """The HTTP status of a sign-in that failed on a 429 or 5xx of the token endpoint, else None."""
+    return exc.status if isinstance(exc, DataProtectionError) else None

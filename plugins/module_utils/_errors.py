@@ -14,8 +14,10 @@ import re
 OUTCOME_UNKNOWN = 'RequestOutcomeUnknown'
 OPERATION_TIMED_OUT = 'OperationTimedOut'
 JOB_WAIT_TIMED_OUT = 'JobWaitTimedOut'
-# The token authority could not be reached (nothing was sent to the service): retried like a refused connection.
+# The token authority could not be reached (nothing was sent to the service): retried like a connection reset.
 AUTHORITY_UNREACHABLE = 'AuthorityUnreachable'
+# The token endpoint answered 5xx (nothing was sent to the service): retried like a 5xx of a GET.
+AUTHORITY_UNAVAILABLE = 'AuthorityUnavailable'
 
 # Never suggest turning verification off: trusting the right CA is the fix.
 TLS_HINT = ('The server certificate is not trusted. If a private CA issued it (Azure Stack Hub, a TLS-inspecting '
@@ -24,6 +26,9 @@ TLS_HINT = ('The server certificate is not trusted. If a private CA issued it (A
             'or a credential type that injects it).')
 NETWORK_HINT = ('Check that the endpoint is reachable from the host that runs the task (DNS, proxy settings '
                 'HTTPS_PROXY/NO_PROXY, firewall) and retry.')
+REFUSED_HINT = ('Nothing accepted the connection at that address: check its host and port (cloud_environment, '
+                'AZURE_CLOUD_ENVIRONMENT), that the service runs there, and that no firewall or proxy (HTTPS_PROXY) '
+                'rejects the connection.')
 
 # A hint for when the service gives no recommended action: what a user can change for each HTTP status.
 _STATUS_HINTS = {
@@ -94,14 +99,14 @@ def error_from_response(what, response, **extra):
         return error_from_payload(what, payload, status=response.status_code, **ids, **extra)
     return DataProtectionError(
         what, _plain_message(response), code=_status_code_name(response), status=response.status_code,
-        recommended_actions=_hint(response.status_code), **ids, **extra)
+        recommended_actions=status_hint(response.status_code), **ids, **extra)
 
 
 def error_from_payload(what, error, status=None, **extra):
     """DataProtectionError from an ARM `error` object (CloudError.error, or a failed operation's `error`)."""
     error = error if isinstance(error, dict) else {}
     facing = _user_facing_info(error)
-    actions = _as_list(facing.get('recommendedAction')) or _hint(status)
+    actions = _as_list(facing.get('recommendedAction')) or status_hint(status)
     details = [_detail(d) for d in error.get('details') or [] if isinstance(d, dict)]
     inner = facing.get('innerError') or {}
     if isinstance(inner, dict) and inner.get('code'):
@@ -171,7 +176,8 @@ _SERVER_ERROR_HINT = ('The service failed or was unavailable, also on the retrie
                       'support if it persists.')
 
 
-def _hint(status):
+def status_hint(status):
+    """The advice for an HTTP status when the service gives none (a list: recommended_actions)."""
     hint = _STATUS_HINTS.get(status) or (_SERVER_ERROR_HINT if status and status >= 500 else None)
     return [hint] if hint else []
 
@@ -225,3 +231,41 @@ def describe_network_error(exc):
             return summary.format(*(g.strip() for g in match.groups()))
     text = re.sub(r'\?[^\s\'"()]*', '', ' '.join(text.split()))  # query strings can carry tokens
     return text[:200] or type(exc).__name__
+
+
+# A refused connection, in the words of Linux/macOS (strerror), Windows (WSAECONNREFUSED) and errno names.
+_REFUSED = re.compile(r'Connection refused|actively refused|ECONNREFUSED')
+# urllib3's account of a failed request: "HTTPSConnectionPool(host='h', port=1): Max retries exceeded with url: /p"
+_POOL_URL = re.compile(r"\b(HTTPS?)Connection(?:Pool)?\(host='([^']+)', port=(\d+)\)"
+                       r"(?:: Max retries exceeded with url: ([^\s?]*))?")
+_DEFAULT_PORTS = {'https': '443', 'http': '80'}
+
+
+def exception_chain(exc):
+    """`exc` and every exception behind it: causes, contexts, and what requests, urllib3 and azure-core wrap
+    (args, MaxRetryError.reason, AzureError.inner_exception); each once."""
+    todo, seen = [exc], set()
+    while todo:
+        current = todo.pop(0)
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo.extend([current.__cause__, current.__context__, getattr(current, 'reason', None),
+                     getattr(current, 'inner_exception', None)] + list(current.args))
+
+
+def is_connection_refused(exc):
+    """True when a connection was refused (nothing listens at that host and port), wherever in `exc`'s chain."""
+    return any(isinstance(e, ConnectionRefusedError) or _REFUSED.search(str(e)) for e in exception_chain(exc))
+
+
+def network_error_url(exc):
+    """scheme://host[:port]/path of the request a connection-level exception failed on (no query), or None."""
+    for error in exception_chain(exc):
+        match = _POOL_URL.search(str(error))
+        if match:
+            scheme, host, port, path = match.group(1).lower(), match.group(2), match.group(3), match.group(4) or ''
+            netloc = host if _DEFAULT_PORTS.get(scheme) == port else f'{host}:{port}'
+            return f'{scheme}://{netloc}{path}'
+    return None

@@ -11,7 +11,9 @@ from __future__ import annotations
 import time
 from email.utils import parsedate_to_datetime
 
-from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import is_tls_error
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import (
+    is_connection_refused, is_tls_error,
+)
 
 try:
     import requests
@@ -67,10 +69,20 @@ def throttle_delay(retry, cap, rand, headers=None):
     return min(max(wait, THROTTLE_MIN_WAIT) * (1 + rand()), cap)
 
 
-def is_transient_network_error(exc):
-    """True for a connection-level requests failure that may heal by itself (refused, reset, timed out).
+def is_network_error(exc):
+    """True for a connection-level requests failure (refused, reset, timed out, the name not resolved).
 
-    TLS verification failures and programming errors (invalid URL, ...) do not heal by retrying.
+    TLS verification failures and programming errors (invalid URL, ...) are not: they do not heal by retrying.
     """
     return (isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout))
             and not is_tls_error(exc))
+
+
+def is_transient_network_error(exc):
+    """True for a network error that may heal within the seconds a retry waits (reset, timed out).
+
+    A refused connection is not: nothing listens at that host and port (a wrong URL or port, a service that is
+    down), and retrying it for half a minute only made a typo in cloud_environment take that long to report.
+    ArmClient still retries one refused by a host that has answered before (a restart); see its _may_resend.
+    """
+    return is_network_error(exc) and not is_connection_refused(exc)

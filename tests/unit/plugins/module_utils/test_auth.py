@@ -142,9 +142,9 @@ def test_unreadable_metadata_says_what_to_check(no_sleep, reply, reason):
 
 @responses.activate
 def test_metadata_outage_is_retried_with_backoff_and_a_warning_each_time(no_sleep):
-    """A service blip (refused, reset, 503, 429) while a module starts: the metadata read rides it out (bug F1)."""
+    """A service blip (timeout, reset, 503, 429) while a module starts: the metadata read rides it out (bug F1)."""
     url = metadata_url(STACK)
-    responses.get(url, body=refused())
+    responses.get(url, body=requests.exceptions.ConnectTimeout('Connection to 127.0.0.1 timed out.'))
     responses.get(url, body=requests.exceptions.ConnectionError('Connection aborted.', 'RemoteDisconnected'))
     responses.get(url, status=503, headers={'Retry-After': '3'})
     responses.get(url, status=429, headers={'Retry-After': '3600'})
@@ -154,17 +154,17 @@ def test_metadata_outage_is_retried_with_backoff_and_a_warning_each_time(no_slee
     cloud = _auth.get_cloud(STACK, warn=warned.append)
     assert cloud.resource_manager == STACK and len(responses.calls) == 6
     assert no_sleep.sleeps == [0.75, 1.5, 3.0, 10, 7.5]  # backoff 1, 2 (jittered); Retry-After 3; 3600 capped to 10
-    assert warned[0] == (f'GET {STACK}/metadata/endpoints: Connection refused; retrying in 0.8s (retry 1; the cloud '
-                         'metadata read is retried for up to 30s)')
+    assert warned[0] == (f'GET {STACK}/metadata/endpoints: the connection timed out; retrying in 0.8s (retry 1; the '
+                         'cloud metadata read is retried for up to 30s)')
     assert [w.split(': ', 1)[1].split(';')[0] for w in warned] == [
-        'Connection refused', 'the connection was closed before an answer arrived', 'HTTP 503', 'HTTP 429',
+        'the connection timed out', 'the connection was closed before an answer arrived', 'HTTP 503', 'HTTP 429',
         'no answer within the request timeout (read timed out)']
 
 
 @responses.activate
 def test_metadata_retries_are_bounded_in_time(no_sleep):
-    """Nothing listening (or a host that does not exist) fails after about 30 s, not at once, and not much later."""
-    responses.get(metadata_url('https://127.0.0.1:1'), body=refused())
+    """A host that does not answer fails after about 30 s, not at once, and not much later."""
+    responses.get(metadata_url('https://127.0.0.1:1'), body=requests.exceptions.ConnectTimeout('connect timeout=10'))
     warned = []
     with pytest.raises(DataProtectionError) as info:
         _auth.get_cloud('https://127.0.0.1:1', warn=warned.append)
@@ -174,8 +174,20 @@ def test_metadata_retries_are_bounded_in_time(no_sleep):
     err = info.value
     assert err.code == 'CloudMetadataUnavailable'
     assert str(err).startswith(f"Could not read cloud metadata from {metadata_url('https://127.0.0.1:1')}: "
-                               'CloudMetadataUnavailable: Connection refused (after 7 attempts).')
+                               'CloudMetadataUnavailable: the connection timed out (after 7 attempts).')
     assert 'Check cloud_environment' in str(err) and 'HTTPS_PROXY' in str(err)  # a wrong URL or an outage
+
+
+@responses.activate
+def test_metadata_refused_fails_at_once(no_sleep):
+    """Nothing listens there (a wrong port in cloud_environment): retrying only delayed the error (issue 15)."""
+    responses.get(metadata_url('https://127.0.0.1:1'), body=refused())
+    with pytest.raises(DataProtectionError) as info:
+        _auth.get_cloud('https://127.0.0.1:1', warn=pytest.fail)
+    assert len(responses.calls) == 1 and no_sleep.sleeps == []
+    assert str(info.value).startswith(f"Could not read cloud metadata from {metadata_url('https://127.0.0.1:1')}: "
+                                      'CloudMetadataUnavailable: Connection refused. Recommended action: Check '
+                                      'cloud_environment')
 
 
 @responses.activate
@@ -199,8 +211,8 @@ def test_metadata_tls_error_is_not_retried(no_sleep):
     assert 'REQUESTS_CA_BUNDLE=path/to/ca.pem' in str(info.value) and 'ignore' not in str(info.value)
 
 
-def test_metadata_read_against_a_closed_port_is_retried(monkeypatch):
-    """The real transport (no mock): a closed local port is refused, retried, then reported."""
+def test_metadata_read_against_a_closed_port_is_not_retried(monkeypatch):
+    """The real transport (no mock): a closed local port is refused and reported at once."""
     clock = FakeClock()
     monkeypatch.setattr(_auth, '_clock', clock)
     monkeypatch.setattr(_auth, '_sleep', clock.sleep)
@@ -208,9 +220,9 @@ def test_metadata_read_against_a_closed_port_is_retried(monkeypatch):
         probe.bind(('127.0.0.1', 0))
         port = probe.getsockname()[1]
     warned = []
-    with pytest.raises(DataProtectionError, match=r'CloudMetadataUnavailable: Connection refused \(after \d+ attempts\)'):
+    with pytest.raises(DataProtectionError, match=r'CloudMetadataUnavailable: Connection refused\. '):
         _auth.get_cloud(f'https://127.0.0.1:{port}', warn=warned.append)
-    assert warned and len(warned) == len(clock.sleeps)
+    assert warned == [] and clock.sleeps == []
 
 
 # ---------------------------------------------------------------- credentials

@@ -7,9 +7,12 @@
 from __future__ import annotations
 
 import json
+import socket
+from http.client import RemoteDisconnected
 
 import pytest
 import requests
+from azure.core.exceptions import ServiceRequestError
 
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _errors
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import DataProtectionError
@@ -142,6 +145,48 @@ def test_outcome_unknown_flag():
 ])
 def test_describe_network_error(text, expected):
     assert _errors.describe_network_error(Exception(text)) == expected
+
+
+def _real_refusal():
+    """What requests raises for a closed local port (urllib3's chain: the OS's ConnectionRefusedError inside)."""
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
+    try:
+        requests.get(f'https://127.0.0.1:{port}/x?token=SECRET', timeout=5)
+    except requests.exceptions.ConnectionError as exc:
+        return port, exc
+    raise AssertionError('the closed port answered')
+
+
+def test_connection_refused_is_found_anywhere_in_the_chain():
+    port, exc = _real_refusal()
+    assert _errors.is_connection_refused(exc)
+    wrapped = ServiceRequestError(exc, error=exc)  # azure-core's wrapping: the cause is its inner_exception
+    try:
+        raise DataProtectionError('Could not get an access token', 'Connection refused.') from wrapped
+    except DataProtectionError as err:
+        assert _errors.is_connection_refused(err)
+    assert _errors.network_error_url(exc) == f'https://127.0.0.1:{port}/x'  # the query (a token?) is dropped
+
+
+@pytest.mark.parametrize('exc', [
+    requests.exceptions.ConnectionError('Connection aborted.', RemoteDisconnected('closed')),
+    requests.exceptions.ConnectTimeout("HTTPSConnectionPool(host='h', port=443): Connect timeout"),
+    ValueError('x'),
+])
+def test_other_failures_are_not_refusals(exc):
+    assert not _errors.is_connection_refused(exc)
+
+
+@pytest.mark.parametrize('text, url', [
+    ("HTTPSConnectionPool(host='login.example.test', port=443): Max retries exceeded with url: /t/oauth2/v2.0/token",
+     'https://login.example.test/t/oauth2/v2.0/token'),
+    ("HTTPSConnection(host='127.0.0.1', port=8443): Failed to establish a new connection", 'https://127.0.0.1:8443'),
+    ('no URL here', None),
+])
+def test_network_error_url(text, url):
+    assert _errors.network_error_url(Exception(text)) == url
 
 
 def test_describe_network_error_fallback_drops_query_strings():

@@ -67,9 +67,13 @@ def test_throttle_jitter_spreads_clients_between_retry_after_and_twice_that():
     assert len(set(waits)) > 990
 
 
+REFUSED = requests.exceptions.ConnectionError(MaxRetryError(None, '/x', NewConnectionError(
+    None, '[Errno 111] Connection refused')))
+
+
 @pytest.mark.parametrize('exc, expected', [
-    (requests.exceptions.ConnectionError(MaxRetryError(None, '/x', NewConnectionError(None, '[Errno 111] Connection refused'))),
-     True),
+    (REFUSED, False),  # nothing listens there: a retry within seconds does not change that (issue 15, item 5)
+    (requests.exceptions.ConnectionError('Connection aborted.', 'RemoteDisconnected'), True),
     (requests.exceptions.ReadTimeout('Read timed out.'), True),
     (requests.exceptions.ConnectTimeout('connect timeout=10'), True),
     (requests.exceptions.SSLError('[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed'), False),
@@ -78,6 +82,7 @@ def test_throttle_jitter_spreads_clients_between_retry_after_and_twice_that():
 ])
 def test_transient_network_errors(exc, expected):
     assert _retry.is_transient_network_error(exc) is expected
+    assert _retry.is_network_error(exc) is (expected or exc is REFUSED)
 
 
 def test_one_implementation():
@@ -86,4 +91,4 @@ def test_one_implementation():
     assert _arm_client.throttle_delay is _retry.throttle_delay and _arm_client.THROTTLE_BUDGET == 300
     assert _arm_client.RETRY_STATUSES is _retry.RETRY_STATUSES is _auth.RETRY_STATUSES
     assert _lro.parse_retry_after is _retry.parse_retry_after
-    assert not hasattr(_arm_client, 'parse_retry_after')
+    assert _arm_client.parse_retry_after is _retry.parse_retry_after
