@@ -38,6 +38,13 @@ VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
 TARBALL := dist/azure_backup-dataprotection-$(VERSION).tar.gz
 
 VENV_STAMP := $(VENV)/.requirements.stamp
+# `make build` needs ansible-galaxy only: the development venv's when it exists, else a venv of ansible-core alone
+# (the oldest release meta/runtime.yml accepts, or newer), so that a tarball does not cost ansible-lint, molecule and
+# the SDK. Decided when make starts: a development venv built later in the same run does not change it.
+BUILD_VENV := $(CACHE)/build-venv
+BUILD_CORE := ansible-core$(shell sed -n "s/^requires_ansible: *['\"]*\([^'\"]*\).*/\1/p" meta/runtime.yml)
+ANSIBLE_GALAXY := $(if $(wildcard $(VENV)/bin/ansible-galaxy),$(VENV)/bin/ansible-galaxy,$(BUILD_VENV)/bin/ansible-galaxy)
+GALAXY_STAMP := $(if $(wildcard $(VENV)/bin/ansible-galaxy),,$(BUILD_VENV)/.stamp)
 REQUIREMENTS := requirements.txt tests/requirements-dev.txt $(wildcard tests/emulator/pyproject.toml)
 INSTALL_STAMP := $(CACHE)/installed.stamp
 CHECK_STAMP := $(CACHE)/check.stamp
@@ -76,7 +83,7 @@ help:
 	@echo '  make test            all gates in order: $(TEST_GATES)'
 	@echo '  make demo            scripts/demo.sh: fresh machine to a restored database on the emulator'
 	@echo '  make venv            .venv from requirements.txt + tests/requirements-dev.txt (+ tests/emulator)'
-	@echo '  make build           ansible-galaxy collection build -> $(TARBALL)'
+	@echo '  make build           ansible-galaxy collection build -> $(TARBALL) (needs ansible-core only)'
 	@echo '  make install         install the tarball into .cache/collections (what every gate below uses)'
 	@echo '  make unit            pytest tests/unit, run inside the installed collection'
 	@echo '  make unit-compat     the unit tests again on each of COMPAT_CORE_VERSIONS ($(COMPAT_CORE_VERSIONS)), own venvs'
@@ -103,19 +110,25 @@ $(VENV_STAMP): $(REQUIREMENTS) scripts/bootstrap.sh
 
 build: $(TARBALL)
 
+$(BUILD_VENV)/.stamp: meta/runtime.yml
+	rm -rf $(BUILD_VENV) && $(PYTHON) -m venv $(BUILD_VENV)
+	$(BUILD_VENV)/bin/python -m pip --disable-pip-version-check install -q "$(BUILD_CORE)"
+	touch $@
+
 # Several `make` runs may share this checkout (developers, helpers, CI): the tarball is built aside and
 # renamed into dist/, and .cache/collections and .cache/check are symlinks swapped atomically to fresh
 # directories (the previous one is kept, so that a run still using it is not pulled from under it).
-$(TARBALL): $(VENV_STAMP) $(SOURCES_LIST) $(SOURCES)
+$(TARBALL): $(GALAXY_STAMP) $(SOURCES_LIST) $(SOURCES)
 	@tmp=$(CACHE)/build.$$$$; rm -rf $$tmp; mkdir -p $$tmp dist; \
-	ansible-galaxy collection build --output-path $$tmp . && mv -f $$tmp/$(notdir $(TARBALL)) $(TARBALL); \
+	$(ANSIBLE_GALAXY) collection build --output-path $$tmp . && mv -f $$tmp/$(notdir $(TARBALL)) $(TARBALL); \
 	rm -rf $$tmp; find dist -name 'azure_backup-dataprotection-*.tar.gz' ! -name $(notdir $(TARBALL)) -delete
 	@echo "built $(TARBALL)"
 
 install: $(INSTALL_STAMP)
 	@echo "installed: $(INSTALLED) -> $$(readlink -f $(INSTALLED))"
 
-$(INSTALL_STAMP): $(TARBALL)
+# Every gate after this one needs the development venv (they depend on the install): it comes in here, not with build.
+$(INSTALL_STAMP): $(TARBALL) $(VENV_STAMP)
 	@# The tarball must hold collection content only (galaxy.yml build_ignore).
 	@if tar -tzf $(TARBALL) | grep -E '^(\.venv|\.cache|\.ci|\.emulator[^/]*|\.bench|dist|scripts|tests/output|tests/emulator|tests/bench|docs/dev)(/|$$)|^Makefile$$'; then \
 		echo "$(TARBALL) contains the files above, which galaxy.yml build_ignore should exclude" >&2; exit 1; fi

@@ -436,14 +436,15 @@ class Emulator:
         return path.read_text(errors='replace') if path.exists() else ''
 
     def secret_values(self):
-        """Every secret value this emulator knows: the SP client secrets, admin and role passwords of the world,
-        the control token and the identity header."""
+        """Every secret value this emulator knows: the SP client secrets, user, admin and role passwords of the
+        world, the control token and the identity header."""
         values = {self.env['AZURE_SECRET'], self.env['DPEMULATOR_CONTROL_TOKEN'],
                   self.env.get('DPEMULATOR_IDENTITY_HEADER', '')}
         values.update(s['admin_password'] for s in self.servers().values())
         world = _load_world(Path(self.world_path))
         for principal in world.get('principals', []):
             values.add(principal.get('client_secret') or '')
+        values.update(str(user.get('password') or '') for user in world.get('users', []))
         for srv in world.get('postgres_servers', []):
             values.add(srv.get('admin_password') or '')
             values.update(role.get('password') or '' for role in srv.get('roles', []))
