@@ -260,6 +260,53 @@ class RestorePermissions:
             f'has the blob endpoint {base}.', code='StorageAccountNotFound', recommended_actions=[
                 'Give target_storage_account_id, for example when the account is in another subscription.'])
 
+    # A typo in secret_uri or the container URL must fail before anything is granted, and say that the thing is
+    # missing: the service's own errors (UserErrorInvalidSecret, UserErrorContainerNotAccessible) read like a
+    # permission not yet applied. Both reads go through ARM: no value, Reader is enough, no Key Vault token.
+
+    def check_secret(self, kv_id, secret_uri):
+        """Fail when the secret is not in the key vault, or its current version is disabled."""
+        name, version = parse_secret_uri(secret_uri)[1:]
+        secret = self._read_if_there(f'{kv_id}/secrets/{name}', KEYVAULT_API, f'the secret {name}')
+        if secret is False:
+            raise DataProtectionError(
+                f'The secret {name} does not exist', f'the key vault {kv_id} has no secret named {name} '
+                f'(secret_uri {secret_uri}).', code='SecretNotFound', recommended_actions=[
+                    'Correct secret_uri, or create the secret first: pg_restore writes it when given '
+                    'secret_connection (the role: postgresql_restore_admin_password without '
+                    'postgresql_restore_secret_uri), or use azure_backup.dataprotection.keyvault_secret.'])
+        enabled = ((secret or {}).get('properties') or {}).get('attributes', {}).get('enabled', True)
+        if secret and not version and enabled is False:
+            raise DataProtectionError(
+                f'The secret {name} is disabled', f'the current version of {secret_uri} is disabled; the service '
+                'cannot read it.', code='SecretDisabled', recommended_actions=[
+                    'Enable it (az keyvault secret set-attributes --enabled true) or give a secret_uri with an '
+                    'enabled version.'])
+
+    def check_container(self, account_id, container_url):
+        """Fail when the container of container_url is not in the storage account."""
+        container = parse_container_url(container_url)[1]
+        found = self._read_if_there(f'{account_id}/blobServices/default/containers/{container}', STORAGE_API,
+                                    f'the container {container}')
+        if found is False:
+            raise DataProtectionError(
+                f'The container {container} does not exist', f'the storage account {account_id} has no container '
+                f'named {container} (target_container_url {container_url}).', code='ContainerNotFound',
+                recommended_actions=['Correct target_container_url, or create the container first (az storage '
+                                     'container create, or azure.azcollection.azure_rm_storageblob).'])
+
+    def _read_if_there(self, path, api_version, what):
+        """The resource, False when ARM says it does not exist, None when we may not read it (warned)."""
+        response = self.client.get(path, params={'api-version': api_version})
+        if response.status_code == 404:
+            return False
+        if response.status_code == 403:
+            err = error_from_response(f'Could not read {what}', response)
+            self.warn(f'Could not check that {what} exists ({err.code or err.status}): the identity that runs '
+                      'Ansible may not read it. Going on.')
+            return None
+        return self.client.json_or_raise(response, f'Could not read {what}')
+
     def check_server_network(self, server_id):
         server = self._get(server_id, POSTGRES_SINGLE_API, 'Could not read the target server')
         try:
@@ -313,6 +360,8 @@ class RestorePermissions:
             kv_id = cut_to(kv['id'], 'microsoft.keyvault/vaults', 'key vault id')
             rbac = bool((kv.get('properties') or {}).get('enableRbacAuthorization'))
             self.targets.update(key_vault_id=kv_id, key_vault_rbac=rbac)
+            if params.get('secret_uri'):
+                self.check_secret(kv_id, params['secret_uri'])
             if rbac:
                 need_role(KV_SECRETS_USER, kv_id, 'The restore reads the connection string secret (Azure RBAC key vault).')
             else:
@@ -328,6 +377,8 @@ class RestorePermissions:
             account = self.storage_account(params.get('target_storage_account_id'), params.get('target_container_url'))
             account_id = cut_to(account['id'], 'microsoft.storage/storageAccounts', 'storage account id')
             self.targets['storage_account_id'] = account_id
+            if params.get('target_container_url'):
+                self.check_container(account_id, params['target_container_url'])
             need_role(BLOB_CONTRIBUTOR, account_id, 'The restore writes the backup files into the container.')
             self.network_warnings.extend(storage_warnings(account))
         return required, present

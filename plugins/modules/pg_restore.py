@@ -98,6 +98,8 @@ options:
       - Before validating, grant the vault's managed identity what this restore needs, as
         M(azure_backup.dataprotection.restore_permissions) does (only when no earlier restore is found and the
         target is free). The result is in RV(permissions); a grant counts as a change.
+      - A secret or container that does not exist fails the task before anything is granted (see
+        M(azure_backup.dataprotection.restore_permissions)).
     type: bool
     default: false
   permissions_scope:
@@ -644,8 +646,7 @@ class _Restore:
             'secret_uri': target.secret_uri if database else None,
             'key_vault_id': params.get('key_vault_id') if database else None,
             'target_storage_account_id': None if database else params.get('target_storage_account_id'),
-            'target_container_url': None if database or params.get('target_storage_account_id')
-            else target.container_url,
+            'target_container_url': None if database else target.container_url,
         }
         permissions = grant_restore_permissions(self.module, grant_params, vault=vault)
         permissions.pop('_diff')

@@ -21,6 +21,10 @@ description:
     policies.
   - Restore as files (single and flexible servers) needs C(Storage Blob Data Contributor) on the target storage
     account.
+  - Before granting anything, the module reads the secret of O(secret_uri) and the container of
+    O(target_container_url) through ARM (metadata only, C(Reader) is enough) and fails at once when either does not
+    exist (C(SecretNotFound), C(ContainerNotFound)) or the secret is disabled (C(SecretDisabled)): a typo never costs
+    a role assignment. When the identity that runs Ansible may not read them, it warns and goes on.
   - A permission counts as present when the identity already has that exact role at the resource or at any scope
     above it (resource group, subscription, management group). Other roles never count, in particular C(Owner) and
     C(Contributor) do not include the data-plane roles (C(Key Vault Secrets User), C(Storage Blob Data Contributor)).

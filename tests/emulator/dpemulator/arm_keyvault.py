@@ -35,6 +35,7 @@ class KeyVaultProvider:
         v = apiversions.KEYVAULT
         kv = RG + r"/providers/Microsoft\.KeyVault/vaults/(?P<name>[^/]+)"
         r.add("GET", kv, self.get_vault, ARM, "keyvault.vaults.get", v)
+        r.add("GET", kv + r"/secrets/(?P<secret>[^/]+)", self.get_secret_arm, ARM, "keyvault.secrets.get", v)
         r.add("GET", RG + r"/providers/Microsoft\.KeyVault/vaults", self.list_vaults, ARM, "keyvault.vaults.list", v)
         r.add("GET", SUB + r"/providers/Microsoft\.KeyVault/vaults", self.list_vaults, ARM, "keyvault.vaults.list", v)
         for method in ("PUT", "PATCH"):
@@ -121,6 +122,25 @@ class KeyVaultProvider:
         kv = self._kv(sub, rg, name)
         authorize(self.app, req, "Microsoft.KeyVault/vaults/read", kv["id"])
         return json_response(self.vault_json(kv))
+
+    def get_secret_arm(self, req, sub, rg, name, secret):
+        """The management plane's view of a secret (Microsoft.KeyVault/vaults/secrets): its attributes and URIs,
+        never its value; Reader may read it."""
+        kv = self._kv(sub, rg, name)
+        secret_id = "%s/secrets/%s" % (kv["id"], secret)
+        authorize(self.app, req, "Microsoft.KeyVault/vaults/secrets/read", secret_id)
+        with self.app.state.lock:
+            entry = self.app.state.data["secrets"].get(kv["name"].lower(), {}).get(secret.lower())
+            if not entry:
+                raise not_found("Microsoft.KeyVault/vaults/secrets", "%s/%s" % (kv["name"], secret), rg)
+            bundle = self._bundle(kv, entry, entry["versions"][-1], with_value=False)
+        attributes = bundle["attributes"]
+        return json_response({
+            "id": secret_id, "name": entry["name"], "type": "Microsoft.KeyVault/vaults/secrets",
+            "location": kv["location"], "tags": bundle["tags"],
+            "properties": {"attributes": {"enabled": attributes["enabled"], "created": attributes["created"],
+                                          "updated": attributes["updated"]},
+                           "secretUri": bundle["id"].rsplit("/", 1)[0], "secretUriWithVersion": bundle["id"]}})
 
     def list_vaults(self, req, sub, rg=None):
         if rg:

@@ -62,6 +62,9 @@ class FakeArm:
         self.sa_props = {'primaryEndpoints': {'blob': 'https://targetossstorage.blob.core.example.test/'},
                          'networkAcls': {'bypass': 'AzureServices', 'defaultAction': 'Allow'}}
         self.put_status = {}  # kind -> (status, body) to force errors
+        self.secrets = {'restore-conn': True}  # name -> enabled
+        self.containers = {'restored-files'}
+        self.forbidden = set()  # paths that answer 403
         self.principal_not_found = 0
         rsps.add_callback('GET', re.compile(re.escape(ARM) + r'/.*'), callback=self.get)
         rsps.add_callback('PUT', re.compile(re.escape(ARM) + r'/.*'), callback=self.put)
@@ -84,6 +87,12 @@ class FakeArm:
         def ok(body):
             return self._reply(200, body)
 
+        if path in self.forbidden:
+            return self._reply(403, {'error': {'code': 'AuthorizationFailed', 'message': 'no read'}})
+        if path.startswith(KV_ID + '/secrets/') and path.rsplit('/', 1)[1] in self.secrets:
+            return ok({'properties': {'attributes': {'enabled': self.secrets[path.rsplit('/', 1)[1]]}}})
+        if path.startswith(SA_ID + '/blobServices/default/containers/') and path.rsplit('/', 1)[1] in self.containers:
+            return ok({'name': path.rsplit('/', 1)[1]})
         if path == VAULT_ID:
             return ok({'id': VAULT_ID, 'name': 'TestBkpVault', 'identity': self.vault_identity})
         if path.endswith('/providers/Microsoft.Authorization/roleAssignments'):
@@ -426,6 +435,30 @@ def test_vault_without_identity(arm):
 def test_unknown_container_url(arm):  # pylint: disable=unused-argument
     result, failed = run({'target_container_url': 'https://nope.blob.core.example.test/files1'})
     assert failed and result['error']['code'] == 'StorageAccountNotFound'
+
+
+# A missing secret or container fails before any grant (issue 15, items 2 and 4); a target the runner may not read
+# is only warned about.
+@pytest.mark.parametrize('params, breakage, code', [
+    ('db', lambda arm: arm.secrets.clear(), 'SecretNotFound'),
+    ('db', lambda arm: arm.secrets.update({'restore-conn': False}), 'SecretDisabled'),
+    ('files', lambda arm: arm.containers.clear(), 'ContainerNotFound'),
+    ('files_with_account', lambda arm: arm.containers.clear(), 'ContainerNotFound'),
+    ('db', lambda arm: arm.forbidden.add(KV_ID + '/secrets/restore-conn'), None),
+    ('files', lambda arm: arm.forbidden.add(SA_ID + '/blobServices/default/containers/restored-files'), None),
+    ('db_versioned', lambda arm: arm.secrets.update({'restore-conn': False}), None),  # that version may be enabled
+])
+def test_missing_secret_or_container_fails_before_any_grant(arm, warnings, params, breakage, code):
+    given = {'db': DB, 'db_versioned': dict(DB, secret_uri=SECRET_URI + '/0123abcd'), 'files': FILES,
+             'files_with_account': dict(FILES, target_storage_account_id=SA_ID)}[params]
+    breakage(arm)
+    result, failed = run(given)
+    if code is None:
+        assert not failed and result['changed'] and arm.writes
+        assert any('Could not check that' in w for w in warnings) == (params != 'db_versioned')
+        return
+    assert failed and result['error']['code'] == code and not result['changed'] and arm.writes == []
+    assert ('does not exist' in result['msg']) == code.endswith('NotFound')
 
 
 def test_database_and_files_are_exclusive():

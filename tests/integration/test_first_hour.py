@@ -1,0 +1,94 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, Azure Backup Data Protection collection contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Issue 15 on a demo-world emulator (nothing granted): a secret or container that does not exist fails before any
+grant, saying so; a relaunch after a new backup is ok and unchanged, naming the newer recovery point."""
+
+from __future__ import annotations
+
+import pytest
+
+RESTORE_TASK = 'Restore (recovery point, earlier restore, permissions, validation, restore, wait)'
+
+
+@pytest.fixture(scope='module')
+def demo(emulator_session_factory):
+    return emulator_session_factory('demo')
+
+
+def _database_vars(emulator, name, **extra):
+    return dict({
+        'postgresql_restore_vault_name': 'TestBkpVault',
+        'postgresql_restore_vault_resource_group': 'testBkpVaultRG',
+        'postgresql_restore_datasource_id': emulator.server_id('sourceossserver', rg='sourcerg') + '/databases/empdb11',
+        'postgresql_restore_target_server_id': emulator.server_id('targetossserver'),
+        'postgresql_restore_target_database_name': name,
+        'postgresql_restore_key_vault_uri': emulator.kv_uri('targetosskv'),
+        'postgresql_restore_secret_name': 'targetossserver-restore',
+        'postgresql_restore_admin_user': 'pgadmin@targetossserver',
+        'postgresql_restore_admin_password': emulator.server('targetossserver')['admin_password'],
+    }, **extra)
+
+
+def _validations(emulator):
+    return sum(count for route, count in emulator.request_counts().items() if 'validateRestore' in route)
+
+
+def test_a_secret_that_does_not_exist_fails_before_any_grant(demo, run_role, unique_name):
+    """Item 2: the README's role example with a secret_uri the world does not have."""
+    role_vars = {key: value for key, value in _database_vars(demo, unique_name('nosecret')).items()
+                 if not key.startswith(('postgresql_restore_key_vault', 'postgresql_restore_secret',
+                                        'postgresql_restore_admin'))}
+    role_vars['postgresql_restore_secret_uri'] = demo.kv_uri('targetosskv') + 'secrets/no-such-secret'
+    assignments, jobs = demo.status()['role_assignments'], len(demo.restore_jobs())
+    demo.reset_counters()
+    failed = run_role(role_vars, emulator=demo).assert_failed()
+    result = failed.task(RESTORE_TASK)['result']
+    assert result['error']['code'] == 'SecretNotFound', result
+    assert 'The secret no-such-secret does not exist' in result['msg'] and 'Correct secret_uri' in result['msg']
+    assert not result['changed']
+    assert demo.status()['role_assignments'] == assignments and len(demo.restore_jobs()) == jobs
+    assert _validations(demo) == 0
+
+
+def test_a_container_that_does_not_exist_fails_at_once(demo, run_role, unique_name):
+    """Item 4: a typo in the container URL, with grants on: no role assignment, no validation retries."""
+    role_vars = {
+        'postgresql_restore_vault_name': 'TestBkpVault',
+        'postgresql_restore_vault_resource_group': 'testBkpVaultRG',
+        'postgresql_restore_datasource_id': demo.server_id('sourceflexserver', rg='sourcerg', kind='flexibleServers'),
+        'postgresql_restore_target_type': 'files',
+        'postgresql_restore_target_container_url': demo.container_url('targetossstorage', 'restored-flies'),
+        'postgresql_restore_target_file_prefix': unique_name('typo').replace('_', '-'),
+    }
+    assignments = demo.status()['role_assignments']
+    demo.reset_counters()
+    failed = run_role(role_vars, emulator=demo).assert_failed()
+    result = failed.task(RESTORE_TASK)['result']
+    assert result['error']['code'] == 'ContainerNotFound', result
+    assert 'The container restored-flies does not exist' in result['msg']
+    assert 'still lacked permissions' not in failed.output
+    assert demo.status()['role_assignments'] == assignments and _validations(demo) == 0
+
+
+def test_relaunch_after_a_new_backup_is_ok_and_names_the_newer_point(demo, run_role, unique_name):
+    """Item 3: restore latest, a new backup, the same run again (an AWX relaunch)."""
+    name = unique_name('relaunch')
+    role_vars = _database_vars(demo, name)
+    demo.wait_idle()
+    first = run_role(role_vars, emulator=demo).assert_ok()
+    restored = first.task('Show the result')['result']['postgresql_restore_result']
+    assert restored['status'] == 'Completed'
+    newest = demo.backup('empdb11')
+    demo.wait_idle()
+    jobs = len(demo.restore_jobs())
+
+    again = run_role(role_vars, emulator=demo).assert_ok()
+    assert again.changed == 0
+    result = again.task(RESTORE_TASK)['result']
+    assert result['job_id'] == restored['job_id'] and not result['changed']
+    assert result['newer_recovery_point']['recovery_point_id'] == newest['name']
+    warned = [w for w in result.get('warnings', []) if 'newer recovery point' in w]
+    assert warned and newest['name'] in warned[0] and 'left as it is' in warned[0], result.get('warnings')
+    assert len(demo.restore_jobs()) == jobs
