@@ -226,6 +226,37 @@ def cmd_cancel_job(args):
     return _print_call(args.state, "POST", "/_emulator/jobs/%s/cancel" % args.job)
 
 
+# The README's first restore: the restore_database playbook's extra vars for the demo world. The server login is
+# the emulator's own fake one; on Azure it comes from Ansible Vault or an AWX survey's password field.
+EXAMPLE_VARS = """---
+# Written by dpemulator example-vars: the demo world of the emulator at {url}
+vault_name: TestBkpVault
+vault_resource_group: testBkpVaultRG
+datasource_id: {source}/databases/empdb11
+target_server_id: {target}
+target_database_name: emprestored21
+key_vault_uri: {url}/keyvaults/targetosskv/
+secret_name: targetossserver-restore
+admin_user: {admin_user}
+admin_password: {admin_password}
+# The emulator applies role assignments at once and its jobs take seconds: poll often.
+validate_delay: 2
+poll_interval: 2
+"""
+
+
+def cmd_example_vars(args):
+    status, servers = _call(args.state, "GET", "/_emulator/servers")
+    if status != 200 or "targetossserver" not in servers or "sourceossserver" not in servers:
+        print("example-vars needs the demo world (servers sourceossserver and targetossserver)", file=sys.stderr)
+        return 1
+    target = servers["targetossserver"]
+    sys.stdout.write(EXAMPLE_VARS.format(
+        url=_env(args.state)["DPEMULATOR_URL"], source=servers["sourceossserver"]["id"], target=target["id"],
+        admin_user=target["admin_user"], admin_password=json.dumps(target["admin_password"])))
+    return 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="dpemulator", description="Local emulator of the Azure services an Azure "
                                 "Database for PostgreSQL restore touches.")
@@ -250,6 +281,7 @@ def build_parser():
     sp = add("stop", cmd_stop, "stop the emulator and its clusters")
     sp.add_argument("--timeout", type=float, default=30)
     add("status", cmd_status, "print the running emulator's status")
+    add("example-vars", cmd_example_vars, "print the restore playbooks' extra vars for the demo world (YAML)")
     sp = add("knobs", cmd_knobs, "show or set knobs")
     sp.add_argument("set", nargs="*", metavar="NAME=VALUE")
     sp = add("backup", cmd_backup, "take a backup now (real pg_dump) -> a new recovery point")
