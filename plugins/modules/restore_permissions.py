@@ -23,7 +23,7 @@ description:
     account.
   - Before granting anything, the module reads the secret of O(secret_uri) and the container of
     O(target_container_url) through ARM (metadata only, C(Reader) is enough) and fails at once when either does not
-    exist (C(SecretNotFound), C(ContainerNotFound)) or the secret is disabled (C(SecretDisabled)): a typo never costs
+    exist (C(SecretNotFound), C(ContainerNotFound)) or the secret is disabled (C(SecretDisabled)), so a typo never costs
     a role assignment. When the identity that runs Ansible may not read them, it warns and goes on.
   - A permission counts as present when the identity already has that exact role at the resource or at any scope
     above it (resource group, subscription, management group). Other roles never count, in particular C(Owner) and
