@@ -100,6 +100,9 @@ options:
         file of mode 0600) in O(cache_dir); the cloud metadata and the authority's OpenID configuration, which hold no
         secret, go there too and are read again for 12 hours. No secret and no password is ever written.
       - Managed identity and O(auth_source=cli) keep their own caches.
+      - With O(ad_user) and O(password), a cached token of that user stands in for the password while it is valid
+        (MSAL's behaviour), so a changed or wrong password shows only once the cached sign-in ends. Set O(token_cache=false)
+        to check the password on every task.
       - Can also be set with the E(AZURE_BACKUP_TOKEN_CACHE) environment variable.
     type: bool
     default: true

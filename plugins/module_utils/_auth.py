@@ -396,7 +396,9 @@ def _identity_kwargs(params, cloud):
 
 def _shared_kwargs(session, cache_dir):
     """{'transport': kwargs every credential takes, 'cache': kwargs of those with a persistent token cache}."""
-    transport = {'transport': RequestsTransport(session=session, session_owner=False)} if session else {}
+    # azure-core waits 300 s for a connection or an answer by default; a sign-in must not hang a task that long.
+    transport = {'transport': RequestsTransport(session=session, session_owner=False, connection_timeout=10,
+                                                read_timeout=60)} if session else {}
     cache = {}
     if cache_dir:
         # azure-identity joins the name to ~/.IdentityService; an absolute name puts the cache in our folder.
@@ -405,9 +407,25 @@ def _shared_kwargs(session, cache_dir):
     return {'transport': transport, 'cache': cache}
 
 
+def _skip_user_realm_discovery(authority):
+    """MSAL sends the user realm discovery before a password sign-in to https://<host>/common/userrealm/..., without
+    the authority's port: for an authority on another port (a private cloud, the emulator) it reaches port 443 and
+    fails before the password is sent. Tell MSAL what it concludes itself from a 404 there: no user realm endpoint."""
+    parts = urlsplit(authority if '://' in authority else 'https://' + authority)
+    if parts.port in (None, 443) or not parts.hostname:
+        return
+    try:
+        from msal.authority import Authority  # pylint: disable=import-outside-toplevel
+        Authority._domains_without_user_realm_discovery.add(parts.hostname)  # pylint: disable=protected-access
+    except (ImportError, AttributeError):  # an MSAL without that attribute: it may not need it
+        pass
+
+
 def _explicit_credential(params, cloud, env, shared):
     """Service principal, certificate, user or workload identity, in that order; None when none is configured."""
     kwargs = dict(_identity_kwargs(params, cloud), **shared['transport'], **shared['cache'])
+    if shared['transport']:
+        kwargs['retry_total'] = 0  # our session and ArmClient retry; azure-core's own retries would multiply them
     client_id, tenant = params.get('client_id'), params.get('tenant')
     if client_id and tenant and params.get('secret'):
         return azure_identity.ClientSecretCredential(tenant, client_id, params['secret'], **kwargs)
@@ -415,6 +433,7 @@ def _explicit_credential(params, cloud, env, shared):
         return azure_identity.CertificateCredential(tenant, client_id,
                                                     certificate_path=params['x509_certificate_path'], **kwargs)
     if params.get('ad_user') and params.get('password'):
+        _skip_user_realm_discovery(cloud.authority)
         with warnings.catch_warnings():  # deprecated upstream (no MFA), still what ad_user/password mean
             warnings.simplefilter('ignore', DeprecationWarning)
             return azure_identity.UsernamePasswordCredential(client_id or CLI_CLIENT_ID, params['ad_user'],

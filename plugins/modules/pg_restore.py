@@ -24,9 +24,9 @@ description:
   - It refuses a target database that already exists, before sending anything. A completed restore job whose
     target database has since been dropped (a repeated drill with the same names) does not count as an existing
     restore; a new one is started.
-  - When the answer to the restore request is lost (the request may or may not have reached the service), it
-    does not send it again; instead it looks for the job the request created, a few times, and fails asking to re-run
-    the task if the job does not show up (a re-run finds it).
+  - When the restore request gets no usable answer (a dropped connection or a 5xx, so the request may or may not
+    have been processed), it does not send it again; instead it looks for the job the request created, a few times,
+    and fails asking to re-run the task if the job does not show up (a re-run finds it).
   - "Re-runs and relaunches (an AWX relaunch, a scheduled runbook, a repeated drill): when the target database
     exists and a completed restore job of this backup instance created it, the task is C(ok) and changes nothing,
     whatever recovery point that restore used; with O(select=latest) and a newer point, it warns that the database
@@ -468,9 +468,9 @@ EXISTS_MSG = ("Target database '%s' already exists on server '%s' and no restore
 HOLDS_OLDER_MSG = ("Target database %s exists: restore job %s created it from recovery point %s (%s), and a newer "
                    "recovery point %s (%s) exists now. The database was left as it is (a restore never overwrites a "
                    "database); to restore the newer point, drop the database or give another target_database_name.")
-FOUND_MSG = ('The answer to the restore request was lost (%s); its job %s was found in the vault, so the restore '
+FOUND_MSG = ('The restore request got no usable answer (%s); its job %s was found in the vault, so the restore '
              'was not requested again.')
-UNKNOWN_MSG = ('Trigger restore: the answer to the restore request was lost (%s), so the restore may or may not have '
+UNKNOWN_MSG = ('Trigger restore: the restore request got no usable answer (%s), so the restore may or may not have '
                'started, and its job did not show up in the vault. Run the task again: it looks for the restore job '
                'first and never starts a second restore of the same point to the same target.')
 STILL_MISSING_MSG = (' The vault identity still lacked permissions after %d attempts %d s apart; role assignments can '

@@ -8,27 +8,24 @@ with AAD's AADSTS50126 and the advice to check them, the password nowhere in the
 
 The emulator's demo user has the automation principal's access (world demo.yml); env.json names it
 (DPEMULATOR_AD_USER, DPEMULATOR_AD_PASSWORD). Each run gets a token cache folder of its own, so that no token of an
-earlier run stands in for the password.
+earlier run stands in for the password. The emulator's authority is not on port 443: these runs also prove that the
+modules tell MSAL to skip its port-less user realm discovery there (_auth._skip_user_realm_discovery).
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 VAULT = {'vault_name': 'TestBkpVault', 'resource_group': 'testBkpVaultRG'}
-# MSAL's user realm discovery ignores the authority's port: see the shim's docstring.
-REALM_SHIM = str(Path(__file__).resolve().parent / 'msal_realm_shim')
 
 
 def user_env(emulator, cache_dir, password=None, tenant=True):
     """The environment of an AWX job with a user credential: the user and password, no service principal."""
     env = {'AZURE_AD_USER': emulator.env['DPEMULATOR_AD_USER'],
            'AZURE_PASSWORD': password or emulator.env['DPEMULATOR_AD_PASSWORD'],
-           'AZURE_CLIENT_ID': None, 'AZURE_SECRET': None, 'AZURE_BACKUP_CACHE_DIR': str(cache_dir),
-           'PYTHONPATH': REALM_SHIM}
+           'AZURE_CLIENT_ID': None, 'AZURE_SECRET': None, 'AZURE_BACKUP_CACHE_DIR': str(cache_dir)}
     if not tenant:
         env['AZURE_TENANT'] = None  # the user's tenant is found through 'organizations'
     return env

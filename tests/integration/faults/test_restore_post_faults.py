@@ -48,7 +48,7 @@ def test_5xx_after_the_service_took_the_restore(femu, play, unique_name):
     job = _one_job(femu, db)
     assert record['result']['job_id'] == job and record['result']['job']['status'] == 'Completed'
     warnings = record['result'].get('warnings') or []
-    assert any('answer to the restore request was lost' in w and 'HTTP 500' in w and job in w for w in warnings), \
+    assert any('restore request got no usable answer' in w and 'HTTP 500' in w and job in w for w in warnings), \
         warnings
     assert _counts(femu) == (1, 1)
     femu.watch(db)

@@ -142,7 +142,7 @@ def test_restore_post_dropped_after_it_was_taken(femu, play, unique_name):
     assert femu.counters()['restores_requested'] == 1
     job = _one_restore_job(femu, db)
     warnings = result.task('Restore (recovery point, earlier restore')['result'].get('warnings') or []
-    assert any('answer to the restore request was lost' in w and job in w for w in warnings), warnings
+    assert any('restore request got no usable answer' in w and job in w for w in warnings), warnings
     _restored(femu, db)
 
 

@@ -222,8 +222,8 @@ def test_lost_answer_is_not_reposted_and_the_job_is_found(arm):
     assert result['job_id'] == JOB_ID
     assert result['job']['status'] == 'InProgress'
     assert arm.clock.sleeps == [5]  # one pause before the second look
-    # The user is told that the answer was lost and the job found by listing (bug F4).
-    assert arm.warnings == ['The answer to the restore request was lost (the connection was closed before an answer '
+    # The user is told that the request got no usable answer and the job found by listing (bug F4).
+    assert arm.warnings == ['The restore request got no usable answer (the connection was closed before an answer '
                             'arrived); its job %s was found in the vault, so the restore was not requested again.'
                             % JOB_ID]
     assert_no_leak(result, arm.warnings)
@@ -237,7 +237,7 @@ def test_lost_answer_after_a_5xx_is_reported_with_the_status(arm):
     result, failed = arm.run(module, DB_ARGS)
     assert not failed, result
     assert len(arm.calls('POST', '/restore')) == 1 and result['job_id'] == JOB_ID
-    assert arm.warnings == ['The answer to the restore request was lost (the service answered HTTP 500 '
+    assert arm.warnings == ['The restore request got no usable answer (the service answered HTTP 500 '
                             '(InternalServerError: Encountered internal server error.)); its job %s was found in the '
                             'vault, so the restore was not requested again.' % JOB_ID]
 
