@@ -360,7 +360,7 @@ class RestorePermissions:
             kv_id = cut_to(kv['id'], 'microsoft.keyvault/vaults', 'key vault id')
             rbac = bool((kv.get('properties') or {}).get('enableRbacAuthorization'))
             self.targets.update(key_vault_id=kv_id, key_vault_rbac=rbac)
-            if params.get('secret_uri'):
+            if params.get('secret_uri') and not params.get('secret_written'):
                 self.check_secret(kv_id, params['secret_uri'])
             if rbac:
                 need_role(KV_SECRETS_USER, kv_id, 'The restore reads the connection string secret (Azure RBAC key vault).')
@@ -502,7 +502,8 @@ def check_permission_params(params):
 def grant_restore_permissions(module, params, vault=None):
     """Read what the vault identity has, grant what the restore needs (nothing in check mode).
 
-    `params`: vault_name, resource_group and the PERMISSIONS_ARGSPEC options. Returns restore_permissions' result
+    `params`: vault_name, resource_group and the PERMISSIONS_ARGSPEC options; `secret_written`: the caller writes
+    the secret itself (pg_restore's secret_connection), so its absence is no error. Returns restore_permissions' result
     with `changed`, `msg` and `_diff` (the caller keeps it when diff mode is on); network warnings go to
     module.warn(). A failed grant fails the task through module.fail_from_error (changed when something was granted).
     """

@@ -468,6 +468,7 @@ EXISTS_MSG = ("Target database '%s' already exists on server '%s' and no restore
 HOLDS_OLDER_MSG = ("Target database %s exists: restore job %s created it from recovery point %s (%s), and a newer "
                    "recovery point %s (%s) exists now. The database was left as it is (a restore never overwrites a "
                    "database); to restore the newer point, drop the database or give another target_database_name.")
+SECRET_MISSING_CODE = 'UserErrorInvalidSecret'
 FOUND_MSG = ('The restore request got no usable answer (%s); its job %s was found in the vault, so the restore '
              'was not requested again.')
 UNKNOWN_MSG = ('Trigger restore: the restore request got no usable answer (%s), so the restore may or may not have '
@@ -562,14 +563,14 @@ class _Restore:
         if exists is None and why:
             module.warn('Could not check whether the target database %s exists (%s); the service refuses an existing '
                         'database (UserErrorDatabaseNameAlreadyInUse).' % (plan.destination, why))
-        pending = self._store_secret()
-        pending = self._grant(vault) or pending
+        secret_pending = self._store_secret()
+        grants_pending = self._grant(vault)
+        validated = None
         if self.params['validate'] if self.params['validate'] is not None else module.check_mode:
-            self._validate(pending)
+            validated = self._validate(secret_pending, grants_pending)
         if module.check_mode:
             result.update(changed=True, msg='Check mode: the restore of %s %s and would be started; nothing was '
-                                            'sent.' % (_describe(plan), 'would be validated once the permissions '
-                                                       'are granted' if pending else 'is valid'))
+                                            'sent.' % (_describe(plan), validated or 'was not validated'))
             return
         result['job_id'], job = self._trigger()
         result['changed'] = True
@@ -613,25 +614,26 @@ class _Restore:
 
     def _store_secret(self):
         """Write the server login to the secret_uri as the connection string the service reads, once every input
-        and the target were checked; True when a write is pending (check mode: the service could not read it yet)."""
+        and the target were checked. In check mode: 'create' or 'update' when a write is pending, else None."""
         connection = self.params.get('secret_connection')
         if not connection:
-            return False
+            return None
         module = self.module
         value = build_connection_string(connection)
         module.no_log_values.add(value)
         base, name = parse_secret_uri(self.plan.target.secret_uri)[:2]
         client = _arm_client.ArmClient(module.credential, module.cloud, module.subscription_id, verify=module.verify,
                                        warn=module.warn, session=module.session)
-        changed, dummy_value_changed, bundle, dummy_diff, msg = ensure_secret(
+        changed, dummy_value_changed, bundle, diff, msg = ensure_secret(
             SecretStore(client, base, name, keyvault_scope(module.cloud, base)), 'present', value, None, None,
             module.check_mode)
         self.result['secret'] = dict(secret_metadata(bundle, base, name), changed=changed, msg=msg)
         if changed and not module.check_mode:
             self.result['changed'] = True
-        module.progress(msg + (' The validation is left for a real run: the service reads that secret.'
-                               if changed and module.check_mode else ''))
-        return changed and module.check_mode
+        module.progress(msg)
+        if not (changed and module.check_mode):
+            return None
+        return 'update' if diff['before'] else 'create'
 
     def _grant(self, vault):
         """Grant the vault identity what the restore needs; True when a grant is pending (check mode)."""
@@ -644,6 +646,7 @@ class _Restore:
             'user_assigned_identity_id': params.get('user_assigned_identity_id'), 'scope': params['permissions_scope'],
             'target_server_id': target.server_id if database else None,
             'secret_uri': target.secret_uri if database else None,
+            'secret_written': bool(params.get('secret_connection')),  # by this task, even when check mode did not
             'key_vault_id': params.get('key_vault_id') if database else None,
             'target_storage_account_id': None if database else params.get('target_storage_account_id'),
             'target_container_url': None if database else target.container_url,
@@ -656,18 +659,33 @@ class _Restore:
         self.module.progress(permissions['msg'])
         return permissions['changed'] and self.module.check_mode
 
-    def _validate(self, pending):
+    def _validate(self, secret_pending, grants_pending):
         """validateRestore, retried while the service reports missing permissions (new grants propagate) or a busy
-        backup instance. In check mode with grants pending, the validation would fail for that reason only: skipped."""
-        if pending:
-            return
+        backup instance; returns what the check-mode message says of it.
+
+        Check mode with writes pending: with grants pending the validation would fail for that reason only, and with
+        the secret's value to change it would read the old one: both skipped. With the secret to create, it runs:
+        the service checks the server, the permissions and the key vault before it reads the secret, and its
+        UserErrorInvalidSecret then only says that the secret is not there yet."""
+        if grants_pending:
+            return 'would be validated once the permissions are granted'
+        if secret_pending == 'update':
+            return 'would be validated once the secret is updated (the service would read its old value now)'
+        if secret_pending == 'create':
+            try:
+                validate_restore(self.client, self.plan, self.deadline)
+            except DataProtectionError as err:
+                if err.code != SECRET_MISSING_CODE:
+                    raise
+            return ('was validated up to the secret, which the service could not read yet (%s: it would be created); '
+                    'the checks that need it (the login, CREATEDB) are left for the real run' % SECRET_MISSING_CODE)
         retries, delay = max(0, self.params['validate_retries']), max(0, self.params['validate_delay'])
         if not (self.params['validate'] or self.params['grant_permissions']):
             retries = 0  # a plain check-mode run validates once, as before
         for attempt in range(retries + 1):
             try:
                 validate_restore(self.client, self.plan, self.deadline)
-                return
+                return 'is valid'
             except DataProtectionError as err:
                 if err.code not in PERMISSION_CODES + (BUSY_CODE,) or attempt == retries or self.deadline.expired():
                     if err.code in PERMISSION_CODES and retries:

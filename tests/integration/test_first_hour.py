@@ -92,3 +92,25 @@ def test_relaunch_after_a_new_backup_is_ok_and_names_the_newer_point(demo, run_r
     warned = [w for w in result.get('warnings', []) if 'newer recovery point' in w]
     assert warned and newest['name'] in warned[0] and 'left as it is' in warned[0], result.get('warnings')
     assert len(demo.restore_jobs()) == jobs
+
+
+@pytest.mark.parametrize('world, grant, outcome', [
+    ('granted', True, 'validated up to the secret'),            # nothing else pending: the service checks the rest
+    ('demo', False, 'UserErrorMSIMissingPermissions'),          # a real problem before the secret is found in check mode
+])
+def test_check_mode_with_a_secret_to_create_validates_what_does_not_need_it(emulator_session_factory, run_role,
+                                                                            unique_name, world, grant, outcome):
+    """Item 7: check mode says what would be created and validates what does not need the secret."""
+    emulator = emulator_session_factory(world)
+    role_vars = _database_vars(emulator, unique_name('checked'), postgresql_restore_grant_permissions=grant,
+                               postgresql_restore_secret_name=unique_name('newsecret').replace('_', '-'))
+    emulator.reset_counters()
+    run = run_role(role_vars, check=True, emulator=emulator)
+    result = run.task(RESTORE_TASK)['result']
+    assert _validations(emulator) == 1, emulator.request_counts()
+    assert all('validateRestore' in key for key in emulator.writes()), emulator.writes()  # nothing else was sent
+    if outcome.startswith('UserError'):
+        assert run.failed and result['error']['code'] == outcome, result
+    else:
+        run.assert_ok()
+        assert 'would be created' in result['secret']['msg'] and outcome in result['msg'], result

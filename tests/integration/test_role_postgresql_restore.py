@@ -48,7 +48,7 @@ def test_database_restore_check_real_rerun(demo, run_role, unique_name):
     planned = checked.task(RESTORE_TASK)['result']
     assert planned['changed'] and planned['secret']['changed'] and 'would be created' in planned['secret']['msg']
     assert sorted(g['role'] for g in planned['permissions']['granted']) == ['Key Vault Secrets User', 'Reader']
-    assert 'The validation is left for a real run' in checked.stdout
+    assert 'would be validated once the permissions are granted' in planned['msg']
     assert demo.status()['role_assignments'] == assignments and len(demo.restore_jobs()) == jobs
     assert name not in demo.databases('targetossserver')
     _no_secret_in(demo, checked)
