@@ -29,8 +29,10 @@ LONG_NAME = 'contoso-production-postgresql-restore-targets-westeurope'  # a real
 
 @pytest.fixture(scope='module')
 def blocks(dp_repo_root):
-    found = {m['name']: m['body'] for m in BLOCK.finditer((dp_repo_root / 'README.md').read_text())}
-    assert {'install', 'playbook', 'emulator', 'azure-vars'} <= set(found), sorted(found)
+    found = {}
+    for readme in ('README.md', 'roles/postgresql_restore/README.md'):
+        found.update((m['name'], m['body']) for m in BLOCK.finditer((dp_repo_root / readme).read_text()))
+    assert {'install', 'playbook', 'emulator', 'azure-vars', 'role-database', 'role-files'} <= set(found), sorted(found)
     return found
 
 
@@ -103,22 +105,28 @@ def test_ids_continued_over_lines_are_whole():
     assert yaml.safe_load(text)['id'] == '/subscriptions/s/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/servers/x'
 
 
+def _pasted(text):
+    """A snippet with a real subscription id and long resource group names pasted in."""
+    text = text.replace('<subscription-id>', '2f4c1a9e-3b7d-4e8a-9c61-0d5e7f8a9b10')
+    return text.replace('sourcerg', LONG_NAME).replace('targetrg', LONG_NAME + '-dr')
+
+
 def test_the_snippets_pass_ansible_lint_with_real_ids_pasted_in(blocks, project, tmp_path):
-    """Item 8: restore.yml and restore-vars.yml with a real subscription id and long names, in a project of their
-    own: ansible-lint's production profile passes (line length included)."""
-    azure = blocks['azure-vars'].replace('<subscription-id>', '2f4c1a9e-3b7d-4e8a-9c61-0d5e7f8a9b10')
-    azure = azure.replace('sourcerg', LONG_NAME).replace('targetrg', LONG_NAME + '-dr')
+    """Item 8: the README's and the role README's snippets with a real subscription id and long names, in a project
+    of their own: ansible-lint's production profile passes (line length included)."""
+    azure = _pasted(blocks['azure-vars'])
     parsed = yaml.safe_load(azure)
-    assert ' ' not in parsed['datasource_id'] and parsed['datasource_id'].endswith('/databases/empdb11')
-    assert max(len(line) for line in azure.splitlines()) <= 160
-    (tmp_path / 'restore.yml').write_text(blocks['playbook'] + '\n')
-    (tmp_path / 'restore-vars.yml').write_text(azure + '\n')
+    assert parsed['datasource_id'] == ('/subscriptions/2f4c1a9e-3b7d-4e8a-9c61-0d5e7f8a9b10/resourceGroups/%s/providers/'
+                                       'Microsoft.DBforPostgreSQL/servers/sourceossserver/databases/empdb11' % LONG_NAME)
+    files = {'restore.yml': blocks['playbook'], 'restore-vars.yml': azure,
+             'role-database.yml': _pasted(blocks['role-database']), 'role-files.yml': _pasted(blocks['role-files'])}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text + '\n')
     lint = shutil.which('ansible-lint')
     if lint is None:
         pytest.skip('ansible-lint is not installed')
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(project / 'collections'), NO_COLOR='1')
     env.pop('ANSIBLE_CONFIG', None)
-    proc = subprocess.run([lint, '--profile', 'production', '--offline', '--nocolor', 'restore.yml',
-                           'restore-vars.yml'], cwd=str(tmp_path), env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
+    proc = subprocess.run([lint, '--profile', 'production', '--offline', '--nocolor'] + sorted(files),
+                          cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
