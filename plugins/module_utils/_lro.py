@@ -65,10 +65,11 @@ def _result(operation_id, body):
 
 # ---------------------------------------------------------------- operations
 
-def wait_for_operation(client, response, deadline, what, poll_interval=None):
+def wait_for_operation(client, response, deadline, what, poll_interval=None, result_needed=True):
     """Follow the response of a write (POST/PUT) to its end; see docs/dev/architecture.md.
 
     Returns {'status': 'Succeeded', 'operation_id', 'job_id' (GUID or None), 'result' (final body)}.
+    `result_needed=False`: only the outcome matters (validateRestore), so the Location answer is not read.
     """
     if response.status_code != 202:
         return _result(None, client.json_or_raise(response, what))  # synchronous answer (or an error)
@@ -82,7 +83,7 @@ def wait_for_operation(client, response, deadline, what, poll_interval=None):
     poller = _Poller(client, deadline, what, poll_url, poll_interval or DEFAULT_POLL_INTERVAL)
     poller.pause(response)
     if status_url:
-        return _result(poller.operation_id, poller.follow_status(location))
+        return _result(poller.operation_id, poller.follow_status(location, result_needed))
     return _result(poller.operation_id, poller.follow_location())
 
 
@@ -101,13 +102,13 @@ class _Poller:
         wait = parse_retry_after(response.headers)
         self.deadline.sleep(self.interval if wait is None else wait)
 
-    def follow_status(self, location):
+    def follow_status(self, location, result_needed=True):
         while True:
             response = self.client.get(self.url)
             body = self.client.json_or_raise(response, self.what)
             state = str(body.get('status') or '').lower()  # the service sends 'Inprogress'
             if state == 'succeeded':
-                return self._final_body(location, body)
+                return self._final_body(location if result_needed else None, body)
             if state in _FAILED:
                 raise self._failed(body, response)
             self.pause(response)
@@ -120,9 +121,10 @@ class _Poller:
             self.pause(response)
 
     def _final_body(self, location, status_body):
-        # The status body of a restore carries properties.jobId; the Location answer (200) carries the result.
+        # The status body of a restore carries properties.jobId, which is all its Location answer (200) would
+        # carry: read the Location only when the status body lacks it (one request less per operation).
         fallback = status_body.get('properties') or {}
-        if not location:
+        if not location or fallback.get('jobId'):
             return fallback
         response = self.client.get(location)
         if response.status_code in (202, 204) or (response.status_code == 200 and not response.content):

@@ -305,7 +305,11 @@ def prepare_restore(client, params, inputs, vault=None, select=None, before=None
     rr.check_target(datasource_type, inputs.target)
     bi_path = backup_instance_path(client, params, bi_raw)
     path = vault_path(client, params)
-    location = (params.get('restore_location') or '').strip() or get_vault_location(client, path, vault)
+    # A PostgreSQL server is backed up to a vault in its own region: the backup instance says it, without a read
+    # of the vault (read only when the backup instance does not name its datasource's region).
+    location = ((params.get('restore_location') or '').strip()
+                or (get_vault_location(client, path, vault) if vault is not None else None)
+                or backup_instance.get('datasource_location') or get_vault_location(client, path))
     if select:
         wanted = params.get('source_datastore')
         point = select_point(client, bi_path, backup_instance['name'], select, before,
@@ -335,7 +339,7 @@ def validate_restore(client, plan, deadline):
     """
     response = client.post(plan.backup_instance_path + '/validateRestore', rr.validate_body(plan.request),
                            idempotent=True)
-    return wait_for_operation(client, response, deadline, 'Validate restore')
+    return wait_for_operation(client, response, deadline, 'Validate restore', result_needed=False)
 
 
 # ---------------------------------------------------------------- jobs

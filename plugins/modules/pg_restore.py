@@ -469,6 +469,7 @@ HOLDS_OLDER_MSG = ("Target database %s exists: restore job %s created it from re
                    "recovery point %s (%s) exists now. The database was left as it is (a restore never overwrites a "
                    "database); to restore the newer point, drop the database or give another target_database_name.")
 SECRET_MISSING_CODE = 'UserErrorInvalidSecret'
+NAME_IN_USE_CODE = 'UserErrorDatabaseNameAlreadyInUse'
 FOUND_MSG = ('The restore request got no usable answer (%s); its job %s was found in the vault, so the restore '
              'was not requested again.')
 UNKNOWN_MSG = ('Trigger restore: the restore request got no usable answer (%s), so the restore may or may not have '
@@ -542,8 +543,15 @@ class _Restore:
         try:
             self._restore(vault, latest_wanted=select == 'latest' and before is None)
         except DataProtectionError as err:
+            if err.code == NAME_IN_USE_CODE and isinstance(self.plan.target, DatabaseTarget):
+                self.result['target_exists'] = True  # taken since we read it (or we could not read it)
+                self.module.fail_json(msg=EXISTS_MSG % (self.plan.target.database_name, self._server_name()),
+                                      error=err.as_dict(), **self.result)
             self.module.fail_from_error(err, **self.result)  # `changed`: was a restore accepted before the failure
         return self.result
+
+    def _server_name(self):
+        return self.plan.target.server_id.rstrip('/').rsplit('/', 1)[-1]
 
     def _restore(self, vault, latest_wanted):
         module, plan, result = self.module, self.plan, self.result
@@ -599,9 +607,8 @@ class _Restore:
         """The target database exists and this recovery point was never restored there: ours with an older
         point (a relaunch after a new backup) is fine and left alone; anyone else's is an error."""
         plan, result = self.plan, self.result
-        server = plan.target.server_id.rstrip('/').rsplit('/', 1)[-1]
         if ours is None:
-            self.module.fail_json(msg=EXISTS_MSG % (plan.target.database_name, server), **result)
+            self.module.fail_json(msg=EXISTS_MSG % (plan.target.database_name, self._server_name()), **result)
         held = ours['source_recovery_point']
         result.update(job_id=ours['job_id'], job=ours, newer_recovery_point={
             'recovery_point_id': plan.recovery_point['recovery_point_id'],

@@ -90,10 +90,11 @@ def test_5xx_on_reads_operation_polls_and_job_polls(femu, play, unique_name):
     the role's wait loop: each is retried with backoff, the run completes, one restore."""
     db = unique_name('t5xx')
     femu.set_knobs(job_duration=3)
-    # Every read the run makes (the recovery point comes from the list: it is not read again by id).
+    # Every read the run makes (the recovery point comes from the list: it is not read again by id; an operation's
+    # Location is not read once its status has said Succeeded, with the job id for a restore).
     faults = [(DP + r'/backupInstances/[^/]+$', 500, 1), (r'/recoveryPoints$', 502, 1),
               (DP + r'/backupJobs$', 500, 1), (DP + r'$', 504, 1),
-              (r'/operationStatus/', 503, 2), (r'/operationResults/', 502, 1), (DP + r'/backupJobs/[^/]+$', 504, 2),
+              (r'/operationStatus/', 503, 2), (DP + r'/backupJobs/[^/]+$', 504, 2),
               (r'/databases/[^/]+$', 500, 1)]
     for path, status, count in faults:
         femu.fault('status', path, method='GET', count=count, status=status)

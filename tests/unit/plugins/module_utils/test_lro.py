@@ -72,19 +72,32 @@ def test_deadline_none_never_expires(clock):
 
 # ---------------------------------------------------------------- operations
 
-def test_inprogress_then_succeeded_with_location_final(rsps, make_client, clock):
+def test_inprogress_then_succeeded_with_the_job_id_in_the_status(rsps, make_client, clock):
+    """A Succeeded status that names the job is the end: its Location answer would say the same (not read)."""
     client = make_client()
     response = trigger(rsps, client)
     rsps.get(STATUS_URL, json=status_body('Inprogress'), headers={'Retry-After': '5'}, match=API)
     rsps.get(STATUS_URL, json=status_body('Succeeded', endTime='2021-04-22T09:03:42Z', properties={
         'objectType': 'OperationJobExtendedInfo', 'jobId': JOB_ARM_ID}), match=API)
-    rsps.get(RESULT_URL, json={'objectType': 'OperationJobExtendedInfo', 'jobId': JOB_GUID}, match=API)
     result = wait_for_operation(client, response, deadline(clock), 'Trigger restore')
     assert result == {'status': 'Succeeded', 'operation_id': OP_ID, 'job_id': JOB_GUID,
-                      'result': {'objectType': 'OperationJobExtendedInfo', 'jobId': JOB_GUID}}
+                      'result': {'objectType': 'OperationJobExtendedInfo', 'jobId': JOB_ARM_ID}}
     assert clock.sleeps == [10.0, 5.0]  # Retry-After of the POST, then of the poll
-    assert [c.request.method for c in rsps.calls] == ['POST', 'GET', 'GET', 'GET']
+    assert [c.request.method for c in rsps.calls] == ['POST', 'GET', 'GET']
     assert all(c.request.headers['Authorization'].startswith('Bearer ') for c in rsps.calls)
+
+
+@pytest.mark.parametrize('result_needed, reads_location', [(True, True), (False, False)])
+def test_succeeded_without_a_job_id_reads_the_location_when_the_result_is_needed(rsps, make_client, clock,
+                                                                                 result_needed, reads_location):
+    client = make_client()
+    response = trigger(rsps, client)
+    rsps.get(STATUS_URL, json=status_body('Succeeded'), match=API)
+    if reads_location:
+        rsps.get(RESULT_URL, json={'objectType': 'OperationJobExtendedInfo', 'jobId': JOB_GUID}, match=API)
+    result = wait_for_operation(client, response, deadline(clock), 'Trigger restore', result_needed=result_needed)
+    assert result['job_id'] == (JOB_GUID if reads_location else None)
+    assert len(rsps.calls) == (3 if reads_location else 2)
 
 
 def test_synchronous_200(rsps, make_client, clock):

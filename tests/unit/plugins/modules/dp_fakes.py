@@ -194,7 +194,9 @@ class FakeArm:
             self.rsps.add(responses.GET, OP_STATUS_URL, json=load('operation_inprogress'),
                           headers={'Retry-After': retry_after})
         self.rsps.add(responses.GET, OP_STATUS_URL, json=final_status)
-        if final_status.get('status') == 'Succeeded':
+        # The Location is read only when the Succeeded status lacks a job id and the caller needs the result.
+        needs_location = not (post_path.endswith('/validateRestore') or (final_status.get('properties') or {}).get('jobId'))
+        if final_status.get('status') == 'Succeeded' and needs_location:
             if location_body is None:
                 self.rsps.add(responses.GET, OP_RESULT_URL, status=204, body='')
             else:

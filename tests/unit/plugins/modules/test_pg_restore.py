@@ -45,9 +45,8 @@ def backup_job(guid):
 
 
 def prepared(arm, flexible=False, jobs=None, target_exists=False, archive=False):
-    """The reads every run makes before deciding: backup instance, vault, recovery point, jobs, target database."""
+    """The reads every run makes before deciding: backup instance, recovery point, jobs, target database."""
     arm.backup_instance(flexible=flexible)
-    arm.vault()
     arm.recovery_point(archive=archive, bi_path=FLEX_BI_PATH if flexible else BI_PATH)
     arm.jobs(jobs if jobs is not None else [[backup_job(OTHER_JOB)], []])
     if not flexible:
@@ -196,7 +195,6 @@ def test_existing_target_is_refused_in_check_mode_too(arm):
 
 def test_unreadable_target_warns_and_goes_on(arm):
     arm.backup_instance()
-    arm.vault()
     arm.recovery_point()
     arm.jobs([[]])
     arm.get(TARGET_DB, {'error': {'code': 'AuthorizationFailed', 'message': 'no read'}}, status=403)

@@ -40,9 +40,8 @@ def point(rp_id, time):
 
 
 def listed(arm, jobs=(), target_exists=False):
-    """Backup instance, vault, two recovery points (the newer one is NEWER_RP), the jobs and the target."""
+    """Backup instance, two recovery points (the newer one is NEWER_RP), the jobs and the target."""
     arm.backup_instance()
-    arm.vault()
     arm.paged(BI_PATH + '/recoveryPoints', [[point(RP_VAULT, '2021-10-21T16:31:16Z'),
                                              point(NEWER_RP, '2021-10-22T16:31:16Z')]])
     arm.jobs([list(jobs)])

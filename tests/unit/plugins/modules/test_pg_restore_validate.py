@@ -12,7 +12,8 @@ from ansible_collections.azure_backup.dataprotection.plugins.modules import pg_r
 
 from ansible_collections.azure_backup.dataprotection.tests.unit.plugins.modules.dp_fakes import (
     ARM, BI_NAME, BI_PATH, CONTAINER_URL, FLEX_BI_NAME, FLEX_BI_PATH, FLEX_SERVER, RP_ARCHIVE, RP_VAULT, SECRET_URI,
-    SOURCE_DB, SUB, TARGET_DB, TARGET_SERVER, VAULT_ARGS, FakeArm, assert_no_leak, load, outcome_unknown_error,
+    SOURCE_DB, SUB, TARGET_DB, TARGET_SERVER, VAULT_ARGS, VAULT_PATH, FakeArm, assert_no_leak, deep, load,
+    outcome_unknown_error,
 )
 
 DB_ARGS = dict(VAULT_ARGS, backup_instance_name=BI_NAME, recovery_point_id=RP_VAULT, target_server_id=TARGET_SERVER,
@@ -54,7 +55,6 @@ def arm(rsps, monkeypatch, exit_fail):  # pylint: disable=unused-argument
 
 def test_database_validation_sends_exactly_the_spec_body(arm):
     arm.backup_instance()
-    arm.vault()
     arm.recovery_point()
     arm.lro(BI_PATH + '/validateRestore', load('operation_validate_succeeded'), polls=2)
     result, failed = arm.run(module, DB_ARGS)
@@ -67,6 +67,24 @@ def test_database_validation_sends_exactly_the_spec_body(arm):
     # The operation was polled as the service asked: Retry-After 10, twice.
     assert arm.clock.sleeps == [10, 10, 10]
     assert not arm.calls('POST', '/restore')
+
+
+@pytest.mark.parametrize('datasource_location', ['westus', None])
+def test_restore_location_is_the_datasources_region_else_the_vaults(arm, datasource_location):
+    """A server is backed up to a vault of its own region: the backup instance names it, and the vault is read only
+    when it does not."""
+    body = deep(load('backup_instance_single'))
+    body['properties']['dataSourceInfo']['resourceLocation'] = datasource_location
+    arm.get(BI_PATH, body)
+    if datasource_location is None:
+        arm.get(VAULT_PATH, dict(load('backup_vault'), location='eastus2'))
+    arm.recovery_point()
+    arm.lro(BI_PATH + '/validateRestore', load('operation_validate_succeeded'))
+    result, failed = arm.run(module, DB_ARGS)
+    assert not failed, result
+    info = arm.posted('/validateRestore')[0]['restoreRequestObject']['restoreTargetInfo']
+    assert info['restoreLocation'] == (datasource_location or 'eastus2')
+    assert bool(arm.calls('GET', VAULT_PATH)) == (datasource_location is None)
 
 
 def test_restore_location_option_skips_the_vault_read(arm):
@@ -82,7 +100,6 @@ def test_restore_location_option_skips_the_vault_read(arm):
 
 def test_archive_only_point_becomes_a_rehydration_request(arm):
     arm.backup_instance()
-    arm.vault()
     arm.recovery_point(archive=True)
     arm.lro(BI_PATH + '/validateRestore', load('operation_validate_succeeded'))
     result, failed = arm.run(module, dict(DB_ARGS, recovery_point_id=RP_ARCHIVE, rehydration_priority='High',
@@ -99,7 +116,6 @@ def test_archive_only_point_becomes_a_rehydration_request(arm):
 def test_flexible_server_files_with_user_assigned_identity(arm):
     uami = f'/subscriptions/{SUB}/resourceGroups/idrg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/backup-uami'
     arm.backup_instance(flexible=True)
-    arm.vault()
     arm.recovery_point(bi_path=FLEX_BI_PATH)
     arm.lro(FLEX_BI_PATH + '/validateRestore', load('operation_validate_succeeded'))
     result, failed = arm.run(module, dict(FILES_ARGS, user_assigned_identity_id=uami))
@@ -119,7 +135,6 @@ def test_flexible_server_files_with_user_assigned_identity(arm):
 
 def test_failed_validation_is_structured_for_until_loops(arm):
     arm.backup_instance()
-    arm.vault()
     arm.recovery_point()
     arm.lro(BI_PATH + '/validateRestore', load('operation_validate_failed'))
     result, failed = arm.run(module, DB_ARGS)
@@ -141,7 +156,6 @@ def test_failed_validation_is_structured_for_until_loops(arm):
 
 def test_rejected_post_is_structured_too(arm):
     arm.backup_instance()
-    arm.vault()
     arm.recovery_point()
     body = {'error': {'code': 'UserErrorMSIMissingPermissions', 'message': 'The vault identity lacks permissions.',
                       'additionalInfo': [{'type': 'UserFacingError', 'info': {
@@ -162,7 +176,6 @@ def test_validation_post_with_a_lost_answer_or_5xx_is_asked_again(arm, fault):
     """validateRestore has no side effect: a 503 or a connection lost after sending is retried, never reported as
     RequestOutcomeUnknown (bug F3)."""
     arm.backup_instance()
-    arm.vault()
     arm.recovery_point()
     if fault == '503':
         arm.rsps.add('POST', ARM + BI_PATH + '/validateRestore', status=503, json={'error': {
@@ -197,7 +210,6 @@ def test_database_target_for_flexible_backup_instance_fails_before_any_post(arm)
 
 def test_unknown_recovery_point_fails_clearly_without_post(arm):
     arm.backup_instance()
-    arm.vault()
     arm.get_404(BI_PATH + '/recoveryPoints/ffffffffffffffffffffffffffffffff', code='RecoveryPointNotFound',
                 message='Recovery point not found')
     result, failed = arm.run(module, dict(DB_ARGS, recovery_point_id='ffffffffffffffffffffffffffffffff'))
@@ -210,7 +222,6 @@ def test_unknown_recovery_point_fails_clearly_without_post(arm):
 
 def test_vault_store_asked_for_an_archive_only_point(arm):
     arm.backup_instance()
-    arm.vault()
     arm.recovery_point(archive=True)
     result, failed = arm.run(module, dict(DB_ARGS, recovery_point_id=RP_ARCHIVE, source_datastore='VaultStore'))
     assert failed
@@ -261,7 +272,6 @@ def test_bad_files_input_fails_before_any_call(arm, extra, message):
 
 def test_check_mode_still_validates(arm):
     arm.backup_instance()
-    arm.vault()
     arm.recovery_point()
     arm.lro(BI_PATH + '/validateRestore', load('operation_validate_succeeded'))
     result, failed = arm.run(module, DB_ARGS, check_mode=True)
@@ -271,13 +281,11 @@ def test_check_mode_still_validates(arm):
 
 def test_no_secret_or_token_anywhere(arm):
     arm.backup_instance()
-    arm.vault()
     arm.recovery_point()
     arm.lro(BI_PATH + '/validateRestore', load('operation_validate_failed'))
     failed_result, failed = arm.run(module, DB_ARGS)
     assert failed
     arm.backup_instance()
-    arm.vault()
     arm.recovery_point()
     arm.lro(BI_PATH + '/validateRestore', load('operation_validate_succeeded'))
     ok_result, failed = arm.run(module, DB_ARGS)
