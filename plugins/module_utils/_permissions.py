@@ -182,10 +182,11 @@ class RestorePermissions:
 
     sleep = staticmethod(time.sleep)
 
-    def __init__(self, client, subscription_id, warn):
+    def __init__(self, client, subscription_id, warn, check_mode=False):
         self.client = client
         self.subscription_id = subscription_id
         self.warn = warn
+        self.check_mode = check_mode
         self.network_warnings = []
         self.targets = {}
 
@@ -269,12 +270,12 @@ class RestorePermissions:
         name, version = parse_secret_uri(secret_uri)[1:]
         secret = self._read_if_there(f'{kv_id}/secrets/{name}', KEYVAULT_API, f'the secret {name}')
         if secret is False:
-            raise DataProtectionError(
+            self._missing(DataProtectionError(
                 f'The secret {name} does not exist', f'the key vault {kv_id} has no secret named {name} '
                 f'(secret_uri {secret_uri}).', code='SecretNotFound', recommended_actions=[
                     'Correct secret_uri, or create the secret first: pg_restore writes it when given '
                     'secret_connection (the role: postgresql_restore_admin_password without '
-                    'postgresql_restore_secret_uri), or use azure_backup.dataprotection.keyvault_secret.'])
+                    'postgresql_restore_secret_uri), or use azure_backup.dataprotection.keyvault_secret.']))
         enabled = ((secret or {}).get('properties') or {}).get('attributes', {}).get('enabled', True)
         if secret and not version and enabled is False:
             raise DataProtectionError(
@@ -289,11 +290,18 @@ class RestorePermissions:
         found = self._read_if_there(f'{account_id}/blobServices/default/containers/{container}', STORAGE_API,
                                     f'the container {container}')
         if found is False:
-            raise DataProtectionError(
+            self._missing(DataProtectionError(
                 f'The container {container} does not exist', f'the storage account {account_id} has no container '
                 f'named {container} (target_container_url {container_url}).', code='ContainerNotFound',
                 recommended_actions=['Correct target_container_url, or create the container first (az storage '
-                                     'container create, or azure.azcollection.azure_rm_storageblob).'])
+                                     'container create, or azure.azcollection.azure_rm_storageblob).']))
+
+    def _missing(self, err):
+        """A real run fails at once; check mode only warns: an earlier task of the same play, skipped by check
+        mode, may be the one that creates the secret or the container."""
+        if not self.check_mode:
+            raise err
+        self.warn(f'{err} (Check mode: if an earlier task creates it, a real run goes on; otherwise it fails here.)')
 
     def _read_if_there(self, path, api_version, what):
         """The resource, False when ARM says it does not exist, None when we may not read it (warned)."""
@@ -508,7 +516,7 @@ def grant_restore_permissions(module, params, vault=None):
     module.warn(). A failed grant fails the task through module.fail_from_error (changed when something was granted).
     """
     check_permission_params(params)
-    planner = RestorePermissions(module.client, module.subscription_id, module.warn)
+    planner = RestorePermissions(module.client, module.subscription_id, module.warn, check_mode=module.check_mode)
     result = ensure_permissions(module, planner, params, vault=vault)
     for text in result['network_warnings']:
         module.warn(text)

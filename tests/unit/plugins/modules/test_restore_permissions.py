@@ -461,6 +461,16 @@ def test_missing_secret_or_container_fails_before_any_grant(arm, warnings, param
     assert ('does not exist' in result['msg']) == code.endswith('NotFound')
 
 
+def test_check_mode_only_warns_of_a_missing_secret_or_container(arm, warnings):
+    """An earlier task of the play (skipped by check mode) may create them: check mode warns, a real run fails."""
+    arm.secrets.clear()
+    arm.containers.clear()
+    for params in (DB, FILES):
+        result, failed = run(params, check_mode=True)
+        assert not failed and result['changed'] and arm.writes == []
+    assert sum('does not exist' in w and 'Check mode' in w for w in warnings) == 2, warnings
+
+
 def test_database_and_files_are_exclusive():
     result, failed = run(dict(DB, **FILES))
     assert failed and 'mutually exclusive' in result['msg']
