@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 from ansible.module_utils.ansible_release import __version__ as ANSIBLE_VERSION
 
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._auth import (
-    DEFAULT_API_VERSION, fresh_token_claims, get_access_token,
+    DEFAULT_API_VERSION, access_token, fresh_token_claims,
 )
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._cache import oidc_adapter_class
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import (
@@ -128,6 +128,9 @@ def new_session(cache=None):
     return session
 
 
+TOKEN_REUSE_MARGIN = 300  # seconds before expiry when a held token is asked for anew (azure-core's margin)
+
+
 class ArmClient:
     """Azure Resource Manager over one requests.Session (see docs/dev/architecture.md for the contract)."""
 
@@ -155,6 +158,7 @@ class ArmClient:
         # None for a session that new_session() did not make: a 429 or 5xx of the token endpoint is then not retried
         self.token_answer = getattr(self.session, 'token_answer', None)
         self.answered = set()  # hosts that answered this client: a refused connection from one is a restart
+        self._tokens = {}  # scope -> AccessToken, reused until TOKEN_REUSE_MARGIN before it expires
 
     # ------------------------------------------------------------ verbs
 
@@ -272,10 +276,16 @@ class ArmClient:
 
     def _token(self, scope, claims):
         """(token, None), or (None, error) for a sign-in worth another try: nothing was sent to ARM yet."""
+        held = self._tokens.get(scope)
+        # Each get_token reads MSAL's persistent cache (a file) and searches it: hold the token, as azure-core's
+        # BearerTokenCredentialPolicy does, so that a poll costs one request and no cache read.
+        if claims is None and held is not None and held.expires_on - time.time() > TOKEN_REUSE_MARGIN:
+            return held.token, None
         if self.token_answer is not None:
             self.token_answer.clear()  # only the answers of this sign-in count
         try:
-            return get_access_token(self.credential, scope, claims=claims), None
+            self._tokens[scope] = access_token(self.credential, scope, claims=claims)
+            return self._tokens[scope].token, None
         except DataProtectionError as err:
             if err.code == AUTHORITY_UNREACHABLE:
                 return None, err  # the authority could not be reached: retried like a connection never made

@@ -480,15 +480,20 @@ def fresh_token_claims():
 
 
 def get_access_token(credential, scope, claims=None):
-    """The bearer token for `scope` (`claims`: a claims challenge, see fresh_token_claims); azure-identity errors
-    become a DataProtectionError without secrets."""
+    """The bearer token (text) for `scope`; see access_token."""
+    return access_token(credential, scope, claims=claims).token
+
+
+def access_token(credential, scope, claims=None):
+    """The AccessToken (token, expires_on) for `scope` (`claims`: a claims challenge, see fresh_token_claims);
+    azure-identity errors become a DataProtectionError without secrets."""
     try:
         if claims is not None:
             try:
-                return credential.get_token(scope, claims=claims).token
+                return credential.get_token(scope, claims=claims)
             except TypeError:  # a credential that takes no claims: its own refresh is all there is
                 pass
-        return credential.get_token(scope).token
+        return credential.get_token(scope)
     except ClientAuthenticationError as exc:  # also raised when the authority could not be reached
         # auto with nothing configured tried the ambient sources (managed identity, then the CLI): say so
         ambient = azure_identity is not None and isinstance(credential, azure_identity.DefaultAzureCredential)

@@ -10,6 +10,7 @@ import json
 import random
 import re
 import socket
+import time
 import weakref
 from http.client import RemoteDisconnected
 from pathlib import Path
@@ -69,13 +70,29 @@ def test_token_user_agent_and_api_version(rsps, make_client):
     assert client.request_count == 1
 
 
-def test_a_fresh_token_each_request(rsps, make_client):
-    rsps.get(ARM + VAULT, json={})
-    rsps.get(ARM + VAULT, json={})
-    client = make_client()
-    client.get(VAULT)
-    client.get(VAULT)
-    assert [c.request.headers['Authorization'][-2:] for c in rsps.calls] == ['-1', '-2']
+class ShortLivedTokens(FakeCredential):
+    """Tokens that expire `lifetime` seconds after they are issued."""
+
+    def __init__(self, lifetime, **kwargs):
+        super().__init__(**kwargs)
+        self.lifetime = lifetime
+
+    def get_token(self, *scopes, **kwargs):
+        token = super().get_token(*scopes, **kwargs)
+        return token._replace(expires_on=int(time.time()) + self.lifetime)
+
+
+@pytest.mark.parametrize('lifetime, tokens', [
+    (3600, ['-1', '-1', '-1']),   # held: one sign-in (one read of MSAL's cache) for every request
+    (200, ['-1', '-2', '-3']),    # within the 300 s margin of its expiry: asked for anew each time
+])
+def test_a_token_is_held_until_near_its_expiry(rsps, make_client, lifetime, tokens):
+    for dummy in tokens:
+        rsps.get(ARM + VAULT, json={})
+    client = make_client(credential=ShortLivedTokens(lifetime))
+    for dummy in tokens:
+        client.get(VAULT)
+    assert [c.request.headers['Authorization'][-2:] for c in rsps.calls] == tokens
 
 
 def test_existing_api_version_is_kept_and_scope_can_change(rsps, make_client):
@@ -465,6 +482,7 @@ def test_token_authority_refusing_after_the_host_answered_is_retried(rsps, make_
     client = make_client(credential=FlakyAuthority(0, why=AUTHORITY_REFUSED))
     client.cloud = TEST_CLOUD._replace(authority=ARM)
     client.get(VAULT)
+    client._tokens.clear()  # pylint: disable=protected-access  # the held token has expired: a new sign-in
     client.credential.failures = 2
     assert client.get(VAULT).status_code == 200 and client.slept == [0.75, 1.5]
 
