@@ -706,16 +706,17 @@ class _Restore:
         """POST the restore, retried while another operation runs on the backup instance; returns the job id
         (and the job when it had to be looked up)."""
         retries, delay = max(0, self.params['busy_retries']), max(0, self.params['busy_delay'])
-        for attempt in range(retries + 1):
+        attempt = 0
+        while True:
             try:
                 return self._post_restore()
             except DataProtectionError as err:
-                if err.code != BUSY_CODE or attempt == retries or self.deadline.expired():
+                attempt += 1
+                if err.code != BUSY_CODE or attempt > retries or self.deadline.expired():
                     raise
                 self.module.progress('restore refused for now (%s: another operation runs on the backup instance); '
-                                     'attempt %d of %d, next in %d s' % (err.code, attempt + 1, retries + 1, delay))
+                                     'attempt %d of %d, next in %d s' % (err.code, attempt, retries + 1, delay))
                 self.deadline.sleep(delay)
-        raise AssertionError('unreachable')  # pragma: no cover
 
     def _post_restore(self):
         module, plan, result = self.module, self.plan, self.result
