@@ -111,16 +111,19 @@ class DataProtectionProvider:
                              "tenantId": self.app.world.tenant_id},
                 "systemData": system_data(self.app.state.meta["created"]),
                 "properties": {"provisioningState": "Succeeded", "resourceMoveState": "Unknown",
-                               "storageSettings": [{"datastoreType": "VaultStore", "type": "LocallyRedundant"}],
+                               "storageSettings": [{"datastoreType": "VaultStore", "type": v["redundancy"]}],
                                "monitoringSettings": {"azureMonitorAlertSettings": {"alertsForAllJobFailures":
                                                                                     "Enabled"}},
                                "securitySettings": {"softDeleteSettings": {"state": "On",
                                                                            "retentionDurationInDays": 14.0},
                                                     "immutabilitySettings": {"state": "Disabled"}},
                                "featureSettings": {"crossSubscriptionRestoreSettings": {"state": "Enabled"},
-                                                   "crossRegionRestoreSettings": {"state": "Disabled"}},
+                                                   "crossRegionRestoreSettings": {
+                                                       "state": "Enabled" if v["cross_region_restore"] else "Disabled"}},
                                "isVaultProtectedByResourceGuard": False, "secureScore": "None",
-                               "bcdrSecurityLevel": "Poor", "replicatedRegions": []}}
+                               "bcdrSecurityLevel": "Poor",
+                               # the paired region a geo-redundant vault copies to (what the CLI reads for CRR)
+                               "replicatedRegions": [v["secondary_location"]] if v["secondary_location"] else []}}
 
     def list_vaults(self, req, sub, rg=None):
         if rg:
@@ -305,18 +308,20 @@ class DataProtectionProvider:
                                              "restorableTimeRanges": ranges}})
 
     # ------------------------------------------------------------------------------------ LROs
-    def _start_operation(self, req, v, rec, kind, job_id=None, error=None):
+    def _start_operation(self, req, v, rec, kind, job_id=None, error=None, location=None):
+        """`location`: the region whose operationStatus URLs answer (a cross-region call's: the secondary)."""
         op = operation_id()
         start = now()
         sub = v["subscription"]
+        location = location or v["location"]
         with self.app.state.tx() as data:
             # Operations are only polled for minutes; keep a day so that state.json stays small.
             for old in [k for k, o in data["operations"].items() if o["end"] < start - 86400]:
                 del data["operations"][old]
-            data["operations"][op] = {"id": op, "kind": kind, "sub": sub, "location": v["location"], "start": start,
+            data["operations"][op] = {"id": op, "kind": kind, "sub": sub, "location": location, "start": start,
                                       "end": start + float(self.app.state.knobs["operation_duration"]),
                                       "job_id": job_id, "error": error, "bi_id": rec["id"]}
-        return empty_response(202, self._lro_headers(sub, v["location"], op, req.q("api-version")))
+        return empty_response(202, self._lro_headers(sub, location, op, req.q("api-version")))
 
     def _lro_headers(self, sub, location, op, version):
         base = "%s/subscriptions/%s/providers/Microsoft.DataProtection/locations/%s" % (self.app.base_url, sub,
@@ -470,7 +475,9 @@ class DataProtectionProvider:
         v = self._vault(sub, rg, vault)
         authorize(self.app, req, A + "/backupJobs/read", v["id"])
         with self.app.state.lock:
-            jobs = [j for j in self.app.state.data["jobs"].values() if norm_id(j["vault_id"]) == norm_id(v["id"])]
+            # Cross-region restore jobs live in the secondary region: fetchCrossRegionRestoreJobs lists them.
+            jobs = [j for j in self.app.state.data["jobs"].values() if norm_id(j["vault_id"]) == norm_id(v["id"])
+                    and not (j.get("plan") or {}).get("crr_region")]
             jobs.sort(key=lambda j: j["start"], reverse=True)
             body = page(self.app, req, jobs, render=self.job_json)      # only the page's jobs are rendered (B7)
         return json_response(body)
@@ -480,6 +487,6 @@ class DataProtectionProvider:
         authorize(self.app, req, A + "/backupJobs/read", v["id"])
         with self.app.state.lock:
             rec = self.app.state.data["jobs"].get(job.lower())
-            if rec is None or norm_id(rec["vault_id"]) != norm_id(v["id"]):
+            if rec is None or norm_id(rec["vault_id"]) != norm_id(v["id"]) or (rec.get("plan") or {}).get("crr_region"):
                 raise ApiError(404, "ResourceNotFound", "The job '%s' was not found in vault '%s'." % (job, vault))
             return json_response(self.job_json(rec))

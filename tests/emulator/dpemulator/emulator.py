@@ -13,9 +13,11 @@ from . import postgres as pg
 from . import tls
 from .aad import AadProvider
 from .arm_authorization import AuthorizationProvider
+from .arm_crr import CrossRegionProvider
 from .arm_dataprotection import DataProtectionProvider
 from .arm_keyvault import KeyVaultProvider
 from .arm_postgresql import PostgresProvider
+from .arm_resourcegraph import ResourceGraphProvider
 from .arm_storage import StorageProvider
 from .clusters import Clusters
 from .control import ControlApi
@@ -64,8 +66,10 @@ class App:
         self.storage = StorageProvider(self)
         self.postgres = PostgresProvider(self)
         self.dataprotection = DataProtectionProvider(self)
+        self.cross_region = CrossRegionProvider(self)
+        self.resource_graph = ResourceGraphProvider(self)
         for provider in (self.control, self.aad, self.authorization, self.keyvault, self.storage, self.postgres,
-                         self.dataprotection):
+                         self.dataprotection, self.cross_region, self.resource_graph):
             provider.register(self.router)
         self.engine = Engine(self)
         self.clusters = Clusters(self, pg_mode)

@@ -253,6 +253,7 @@ class Pipeline:
                                % (req.method, req.path))
             req.route, req.params = route, params
             if kind == ARM:
+                app.cross_region.check_outage(route, params)   # a region that is down answers nothing
                 sub = (params.get("sub") or "").lower() or "-"
                 allowed, remaining, retry = app.throttle.take(sub, "write" if route.write else "read")
                 req.ctx["ratelimit"] = ("writes" if route.write else "reads", remaining)

@@ -20,6 +20,13 @@ DEFAULT_KNOBS = {
     "retry_after": 1,               # Retry-After (s) on 202 and operation polls (the service sends 10-60)
     "page_size": 10,                # items per page of list calls (nextLink beyond)
     "token_lifetime": 3600,         # s an issued access token stays valid
+    # Cross-region restore: a point reaches the vault's secondary region this many hours after it was taken (the
+    # service copies points to the paired region some hours later; its exact delay is not documented).
+    "secondary_lag_hours": 12.0,
+    # A regional outage: every ARM call to a resource of `region` (its vaults, their instances, points and jobs,
+    # servers, key vaults and accounts there, and the locations/<region> endpoints) fails, as `mode` says: "status"
+    # (answer `status`, a 5xx) or "reset" (the connection is reset before any answer). Empty region: no outage.
+    "region_outage": {"region": "", "mode": "status", "status": 503},
     "throttle": {                   # ARM-like token buckets per subscription (off: headers only)
         "enabled": False,
         "read_capacity": 250, "read_refill": 25.0,

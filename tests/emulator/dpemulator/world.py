@@ -19,6 +19,11 @@ SINGLE_TYPE = "Microsoft.DBforPostgreSQL/servers"
 FLEX_TYPE = "Microsoft.DBforPostgreSQL/flexibleServers"
 DB_TYPE = "Microsoft.DBforPostgreSQL/servers/databases"
 
+# Azure's paired regions (a few): a geo-redundant vault replicates to its pair, the secondary region of
+# cross-region restore. The world file can name another one (secondary_location).
+PAIRED_REGIONS = {"westeurope": "northeurope", "northeurope": "westeurope", "eastus": "westus", "westus": "eastus",
+                  "eastus2": "centralus", "centralus": "eastus2", "uksouth": "ukwest", "ukwest": "uksouth"}
+
 
 class WorldError(ValueError):
     pass
@@ -132,8 +137,22 @@ class World:
             name = _req(v, "name", "a vault")
             vid = "%s/providers/Microsoft.DataProtection/backupVaults/%s" % (rg_id(sub, rg), name)
             pid = str(_req(v, "principal_id", "vault %s" % name)).lower()
+            location = v.get("location", self.location)
+            crr = bool(v.get("cross_region_restore", False))
+            redundancy = v.get("redundancy", "GeoRedundant" if crr else "LocallyRedundant")
+            if redundancy not in ("LocallyRedundant", "GeoRedundant", "ZoneRedundant"):
+                raise WorldError("world: vault %s redundancy must be LocallyRedundant, GeoRedundant or ZoneRedundant"
+                                 % name)
+            if crr and redundancy != "GeoRedundant":
+                raise WorldError("world: vault %s: cross_region_restore needs redundancy GeoRedundant" % name)
+            secondary = v.get("secondary_location") or PAIRED_REGIONS.get(location.lower())
+            if redundancy == "GeoRedundant" and not secondary:
+                raise WorldError("world: vault %s: no paired region known for %s: set secondary_location"
+                                 % (name, location))
             self.vaults[norm_id(vid)] = {"name": name, "id": vid, "subscription": sub, "resource_group": rg,
-                                         "location": v.get("location", self.location), "principal_id": pid}
+                                         "location": location, "principal_id": pid, "redundancy": redundancy,
+                                         "cross_region_restore": crr,
+                                         "secondary_location": secondary if redundancy == "GeoRedundant" else None}
             self.principals.setdefault(pid, {"name": "vault:%s" % name, "object_id": pid, "client_id": pid,
                                              "client_secret": None, "type": "ServicePrincipal",
                                              "managed_identity": True, "resource_id": None})
