@@ -163,16 +163,17 @@ def job_progress(job, job_id=None):
             'sub_task_progress': current.get('taskProgress')}
 
 
-def wait_for_job(client, job_url, deadline, poll_interval=10, on_progress=None, every_poll=False):
+def wait_for_job(client, job_url, deadline, poll_interval=10, on_progress=None, every_poll=False, fetch=None):
     """Poll a backup vault job until it ends; returns the raw job (failed and cancelled ones too).
 
     on_progress(job_progress(...)) is called when the progress changed, or at every poll with `every_poll`.
+    `fetch`: a callable returning the job's response, for jobs not read with a GET of job_url (cross-region restore).
     """
     guid = last_segment(job_url)
     what = f'Wait for job {guid}'
     last, misses = None, 0
     while True:
-        response = client.get(job_url)
+        response = fetch() if fetch else client.get(job_url)
         if response.status_code == 404 and misses < JOB_NOT_FOUND_GRACE:
             misses += 1
         else:

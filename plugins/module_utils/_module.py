@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _arm_client, _auth
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _arm_client, _auth, _cross_region
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import DataProtectionError
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._lro import Deadline
 
@@ -86,6 +86,7 @@ class AzureParts:
 
     def fail_from_error(self, err, **result):
         """fail_json with the error's message and structured fields (plus any partial `result`)."""
+        err = _cross_region.with_outage_hint(err, self.params)  # a region that is down: name use_secondary_region
         self.fail_json(**dict(result, **err.fail_kwargs()))
 
     def exit_with(self, run):

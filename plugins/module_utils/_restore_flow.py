@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import namedtuple
 from urllib.parse import quote
 
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _cross_region
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _restore_request as rr
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import (
     DataProtectionError, error_from_response, error_from_user_facing,
@@ -78,7 +79,8 @@ RESTORE_CONSTRAINTS = {
 
 RestoreInputs = namedtuple('RestoreInputs', ['recovery_point_id', 'target', 'rehydration', 'identity', 'datasource'])
 RestorePlan = namedtuple('RestorePlan', ['request', 'backup_instance', 'backup_instance_path', 'recovery_point',
-                                         'target', 'destination', 'source_datastore', 'vault_path'])
+                                         'target', 'destination', 'source_datastore', 'vault_path', 'cross_region'],
+                         defaults=(None,))  # cross_region: the _cross_region.CrossRegion of a cross-region restore
 
 
 def merge_constraints(*groups):
@@ -298,6 +300,8 @@ def prepare_restore(client, params, inputs, vault=None, select=None, before=None
     recovery point from the list instead of reading inputs.recovery_point_id. Returns a RestorePlan. Raises
     ValueError (bad input found late) or DataProtectionError (service).
     """
+    if params.get('use_secondary_region'):
+        return _prepare_cross_region(client, params, inputs, select, before)
     bi_raw = get_backup_instance(client, params)
     backup_instance = normalize_backup_instance(bi_raw)
     datasource_type = backup_instance['datasource_type']
@@ -326,10 +330,60 @@ def prepare_restore(client, params, inputs, vault=None, select=None, before=None
                        rr.recovery_destination(inputs.target), datastore, path)
 
 
+def select_secondary_point(client, ctx, bi_path, bi_name, select=None, before=None, recovery_point_id=None):
+    """The normalised secondary recovery point: latest/earliest (at or before `before`), or the one with this id."""
+    time_filter = build_time_filter(None, before) if select else None
+    points = iter_filtered(_cross_region.iter_secondary_points(client, ctx, bi_path, time_filter), end=before)
+    what = "Select the recovery point of backup instance '%s' in the secondary region %s" % (bi_name,
+                                                                                            ctx.secondary_region)
+    if not select:
+        point = next((p for p in points if p['recovery_point_id'] == recovery_point_id), None)
+        if point is None:
+            raise DataProtectionError(what, "recovery point '%s' is not in the secondary region (yet): points reach it "
+                                      'some hours after they are taken.' % recovery_point_id,
+                                      code='RecoveryPointNotFound', recommended_actions=[
+                                          'List the secondary points with azure_backup.dataprotection.'
+                                          'pg_recovery_point_info (use_secondary_region: true, select: latest).'])
+        return point
+    try:
+        return select_recovery_point(points, select, before=before)
+    except RecoveryPointNotFound as exc:
+        raise DataProtectionError(what, '%s (points reach the secondary region some hours after they are taken).'
+                                  % str(exc).rstrip('.'), code='RecoveryPointNotFound') from None
+
+
+def _prepare_cross_region(client, params, inputs, select=None, before=None):
+    """prepare_restore from the vault's secondary region: the vault and backup instance from Resource Graph, the
+    target checked to be in the secondary region, the point from the secondary points."""
+    ctx = _cross_region.find_vault(client, params)
+    bi_raw = _cross_region.find_backup_instance(client, params, ctx)
+    backup_instance = normalize_backup_instance(bi_raw)
+    datasource_type = backup_instance['datasource_type']
+    rr.check_datasource_type(datasource_type, backup_instance['name'])
+    rr.check_target(datasource_type, inputs.target)
+    _cross_region.check_target_region(client, ctx, inputs.target, params.get('restore_location'))
+    bi_path = backup_instance_path(client, params, bi_raw)
+    point = select_secondary_point(client, ctx, bi_path, backup_instance['name'], select, before,
+                                   inputs.recovery_point_id)
+    datastore, dummy_rehydrate = rr.choose_source_datastore(params.get('source_datastore'), point)
+    request = rr.build_restore_request(
+        backup_instance['datasource_id'], datasource_type, point['recovery_point_id'], datastore, inputs.target,
+        ctx.secondary_region, rehydration=inputs.rehydration, identity=inputs.identity)
+    return RestorePlan(request, backup_instance, bi_path, point, inputs.target, rr.recovery_destination(inputs.target),
+                       datastore, ctx.vault_id, ctx)
+
+
 def plan_result(plan):
     """The result fields every restore module returns once the request is built."""
-    return {'changed': False, 'request': plan.request, 'source_datastore': plan.source_datastore,
-            'backup_instance': plan.backup_instance, 'recovery_point': plan.recovery_point}
+    result = {'changed': False, 'request': plan.request, 'source_datastore': plan.source_datastore,
+              'backup_instance': plan.backup_instance, 'recovery_point': plan.recovery_point}
+    if plan.cross_region:
+        result['cross_region'] = cross_region_result(plan.cross_region)
+    return result
+
+
+def cross_region_result(ctx):
+    return {'source_region': ctx.source_region, 'secondary_region': ctx.secondary_region}
 
 
 def validate_restore(client, plan, deadline):
@@ -337,8 +391,11 @@ def validate_restore(client, plan, deadline):
 
     validateRestore changes nothing, so it is retried like a GET (5xx, a lost answer): never RequestOutcomeUnknown.
     """
-    response = client.post(plan.backup_instance_path + '/validateRestore', rr.validate_body(plan.request),
-                           idempotent=True)
+    if plan.cross_region:
+        response = _cross_region.post_validate(client, plan.cross_region, plan.backup_instance_path, plan.request)
+    else:
+        response = client.post(plan.backup_instance_path + '/validateRestore', rr.validate_body(plan.request),
+                               idempotent=True)
     return wait_for_operation(client, response, deadline, 'Validate restore', result_needed=False)
 
 
@@ -351,7 +408,9 @@ def find_existing_restore(client, plan):
 
 def scan_existing_restores(client, plan):
     """One pass over the vault's jobs: the plan's own restore job, and the last completed restore to its target."""
-    return scan_restore_jobs(client.iter_pages(plan.vault_path + '/backupJobs'), plan.backup_instance['id']
+    jobs = (_cross_region.iter_jobs(client, plan.cross_region) if plan.cross_region
+            else client.iter_pages(plan.vault_path + '/backupJobs'))
+    return scan_restore_jobs(jobs, plan.backup_instance['id']
                              or plan.backup_instance_path, plan.request['recoveryPointId'], plan.destination)
 
 

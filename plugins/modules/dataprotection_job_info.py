@@ -22,6 +22,7 @@ author:
   - Azure Backup Data Protection collection contributors (@azure-backup)
 extends_documentation_fragment:
   - azure_backup.dataprotection.auth
+  - azure_backup.dataprotection.cross_region
   - azure_backup.dataprotection.attributes
   - azure_backup.dataprotection.attributes.ACTION_GROUP
   - azure_backup.dataprotection.attributes.INFO_MODULE
@@ -120,6 +121,19 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+cross_region:
+  description: With O(use_secondary_region=true), the regions of the cross-region call.
+  returned: when use_secondary_region is true
+  type: dict
+  contains:
+    source_region:
+      description: The vault's region (where the backups were taken).
+      type: str
+      sample: westeurope
+    secondary_region:
+      description: The secondary (paired) region the calls went to.
+      type: str
+      sample: northeurope
 jobs:
   description: The matching jobs, newest first (with O(job_id), the one job).
   returned: always
@@ -351,6 +365,7 @@ error:
     correlation_id: 0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0
 '''
 
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _cross_region
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import (
     DataProtectionError, error_from_response,
 )
@@ -375,6 +390,7 @@ ARGSPEC = {
     'datasource_id': {'type': 'str'},
     'start_time': {'type': 'str'},
     'end_time': {'type': 'str'},
+    **_cross_region.CROSS_REGION_ARGSPEC,
 }
 MUTUALLY_EXCLUSIVE = [('job_id', name) for name in FILTERS]
 
@@ -414,9 +430,21 @@ def run(module):
     if start and end and start > end:
         raise ValueError('start_time (%s) is after end_time (%s): swap them.' % (format_time(start), format_time(end)))
     datasource_id = check_generic_resource_id(params['datasource_id'], 'datasource_id') if params['datasource_id'] else None
+    _cross_region.check_params(params)
 
     client = module.client
     vault = vault_id(client.subscription_id, params['resource_group'], params['vault_name'])
+    filters = dict(operation=params['operation'], statuses=params['status'],
+                   backup_instance=params['backup_instance_name'], datasource_id=datasource_id, start_time=start,
+                   end_time=end)
+    if params['use_secondary_region']:  # cross-region restore jobs: listed by the secondary region only
+        crr = _cross_region.find_vault(client, params)
+        regions = {'source_region': crr.source_region, 'secondary_region': crr.secondary_region}
+        if guid:
+            job = normalize_job(_cross_region.get_job(client, crr, guid))
+            return {'changed': False, 'jobs': [job], 'job': job, 'cross_region': regions}
+        jobs = iter_jobs(_cross_region.iter_jobs(client, crr), **filters)
+        return {'changed': False, 'jobs': _newest_first(jobs), 'cross_region': regions}
     if guid:
         what = 'Get job %s' % guid
         response = client.get('%s/backupJobs/%s' % (vault, guid))
@@ -430,9 +458,7 @@ def run(module):
                                      'job_id out.'])
         job = normalize_job(client.json_or_raise(response, what))
         return {'changed': False, 'jobs': [job], 'job': job}
-    jobs = iter_jobs(client.iter_pages(vault + '/backupJobs'), operation=params['operation'],
-                     statuses=params['status'], backup_instance=params['backup_instance_name'],
-                     datasource_id=datasource_id, start_time=start, end_time=end)
+    jobs = iter_jobs(client.iter_pages(vault + '/backupJobs'), **filters)
     return {'changed': False, 'jobs': _newest_first(jobs)}
 
 

@@ -26,6 +26,7 @@ author:
 extends_documentation_fragment:
   - azure_backup.dataprotection.auth
   - azure_backup.dataprotection.backup_instance
+  - azure_backup.dataprotection.cross_region
   - azure_backup.dataprotection.attributes
   - azure_backup.dataprotection.attributes.ACTION_GROUP
   - azure_backup.dataprotection.attributes.INFO_MODULE
@@ -125,6 +126,19 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+cross_region:
+  description: With O(use_secondary_region=true), the regions of the cross-region call.
+  returned: when use_secondary_region is true
+  type: dict
+  contains:
+    source_region:
+      description: The vault's region (where the backups were taken).
+      type: str
+      sample: westeurope
+    secondary_region:
+      description: The secondary (paired) region the calls went to.
+      type: str
+      sample: northeurope
 backup_instance:
   description: The backup instance the points belong to.
   returned: always
@@ -355,6 +369,7 @@ earliest_recovery_point:
     recovery_point_time: '2024-03-01T01:00:00.0000000Z'
 '''
 
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _cross_region
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._module import DataProtectionModule
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._recovery_points import (
     DATASTORES, SELECT_MODES, RecoveryPointNotFound, build_time_filter, format_time, iter_filtered,
@@ -362,7 +377,8 @@ from ansible_collections.azure_backup.dataprotection.plugins.module_utils._recov
 )
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._restore_flow import (
     BACKUP_INSTANCE_ARGSPEC, BACKUP_INSTANCE_CONSTRAINTS, backup_instance_path, check_datasource_option,
-    get_backup_instance, get_recovery_point, merge_constraints, normalize_backup_instance,
+    cross_region_result, get_backup_instance, get_recovery_point, merge_constraints, normalize_backup_instance,
+    select_secondary_point,
 )
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._restore_request import (
     normalize_recovery_point_id,
@@ -376,6 +392,7 @@ ARGSPEC = dict(
     datastore={'type': 'str', 'choices': list(DATASTORES)},
     select={'type': 'str', 'choices': list(SELECT_MODES)},
     before={'type': 'str'},
+    **_cross_region.CROSS_REGION_ARGSPEC,
 )
 CONSTRAINTS = merge_constraints(BACKUP_INSTANCE_CONSTRAINTS, {
     'mutually_exclusive': [('recovery_point_id', 'start_time'), ('recovery_point_id', 'end_time'),
@@ -402,19 +419,26 @@ def run(module):
     check_datasource_option(params['datasource_id'])
     rp_id = normalize_recovery_point_id(params['recovery_point_id']) if params['recovery_point_id'] else None
     mode = params['select'] or ('latest' if before else 'all')
+    _cross_region.check_params(params)
 
     client = module.client
-    bi_raw = get_backup_instance(client, params)
+    # cross-region: the vault and instance from Resource Graph, the points of the secondary region
+    crr = _cross_region.find_vault(client, params) if params['use_secondary_region'] else None
+    bi_raw = _cross_region.find_backup_instance(client, params, crr) if crr else get_backup_instance(client, params)
     backup_instance = normalize_backup_instance(bi_raw)
     bi_path = backup_instance_path(client, params, bi_raw)
     result = {'changed': False, 'backup_instance': backup_instance}
+    if crr:
+        result['cross_region'] = cross_region_result(crr)
 
     if rp_id:
-        point = normalize_recovery_point(get_recovery_point(client, bi_path, backup_instance['name'], rp_id))
+        point = (select_secondary_point(client, crr, bi_path, backup_instance['name'], recovery_point_id=rp_id) if crr
+                 else normalize_recovery_point(get_recovery_point(client, bi_path, backup_instance['name'], rp_id)))
         return dict(result, recovery_points=[point], recovery_point=point)
 
     time_filter = build_time_filter(start, end)
-    pages = client.iter_pages(bi_path + '/recoveryPoints', params={'$filter': time_filter} if time_filter else None)
+    pages = (_cross_region.iter_secondary_points(client, crr, bi_path, time_filter) if crr else
+             client.iter_pages(bi_path + '/recoveryPoints', params={'$filter': time_filter} if time_filter else None))
     points = iter_filtered(pages, datastore=params['datastore'], start=start, end=end)
     if mode == 'all':
         if before:

@@ -159,6 +159,7 @@ author:
 extends_documentation_fragment:
   - azure_backup.dataprotection.auth
   - azure_backup.dataprotection.backup_instance
+  - azure_backup.dataprotection.cross_region
   - azure_backup.dataprotection.restore_target
   - azure_backup.dataprotection.wait
   - azure_backup.dataprotection.attributes
@@ -249,6 +250,19 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+cross_region:
+  description: With O(use_secondary_region=true), the regions of the cross-region call.
+  returned: when use_secondary_region is true
+  type: dict
+  contains:
+    source_region:
+      description: The vault's region (where the backups were taken).
+      type: str
+      sample: westeurope
+    secondary_region:
+      description: The secondary (paired) region the calls went to.
+      type: str
+      sample: northeurope
 job_id:
   description:
     - GUID of the restore job (started now, or found from an earlier run). Give it to
@@ -407,7 +421,7 @@ error:
 '''
 
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import DataProtectionError
-from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _arm_client
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _arm_client, _cross_region
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._ids import parse_secret_uri
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._jobs import normalize_job
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._keyvault import (
@@ -449,6 +463,7 @@ ARGSPEC = dict(
     wait_timeout={'type': 'int', 'default': 3600},
     poll_interval={'type': 'int', 'default': 15},
     progress={'type': 'bool', 'default': True},
+    **_cross_region.CROSS_REGION_ARGSPEC,
 )
 CONSTRAINTS = merge_constraints(BACKUP_INSTANCE_CONSTRAINTS, RESTORE_CONSTRAINTS, {
     'required_one_of': [('recovery_point_id', 'select', 'before')],
@@ -482,6 +497,9 @@ STILL_MISSING_MSG = (' The vault identity still lacked permissions after %d atte
 
 def _describe(plan):
     text = 'recovery point %s (%s) to %s' % (plan.request['recoveryPointId'], plan.source_datastore, plan.destination)
+    if plan.cross_region:
+        text += ' cross-region, from the secondary region %s (the vault is in %s)' % (
+            plan.cross_region.secondary_region, plan.cross_region.source_region)
     if plan.source_datastore == 'ArchiveStore':
         text += (' (the point is in the archive tier only: it is rehydrated into the vault store first, priority %s, '
                  'kept %s, which takes hours)' % (plan.request.get('rehydrationPriority'),
@@ -535,10 +553,14 @@ class _Restore:
 
     def run(self, inputs):
         params = self.params
-        vault = get_vault(self.client, vault_path(self.client, params)) if params['grant_permissions'] else None
+        # cross-region: the vault's region may be down; the vault comes from Resource Graph with the plan
+        vault = (get_vault(self.client, vault_path(self.client, params))
+                 if params['grant_permissions'] and not params['use_secondary_region'] else None)
         before = parse_time(params['before'], 'before') if params.get('before') else None
         select = params.get('select') or ('latest' if before else None)
         self.plan = prepare_restore(self.client, params, inputs, vault=vault, select=select, before=before)
+        if self.plan.cross_region:
+            vault = self.plan.cross_region.vault
         self.result = dict(plan_result(self.plan), destination=self.plan.destination)
         try:
             self._restore(vault, latest_wanted=select == 'latest' and before is None)
@@ -721,7 +743,9 @@ class _Restore:
     def _post_restore(self):
         module, plan, result = self.module, self.plan, self.result
         try:
-            response = self.client.post(plan.backup_instance_path + '/restore', plan.request)
+            response = (_cross_region.post_restore(self.client, plan.cross_region, plan.backup_instance_path,
+                                                   plan.request) if plan.cross_region
+                        else self.client.post(plan.backup_instance_path + '/restore', plan.request))
         except DataProtectionError as err:
             if not err.outcome_unknown:
                 raise
@@ -753,9 +777,11 @@ class _Restore:
             module.progress(progress_line(progress, timeout - remaining, remaining))
 
         try:
+            crr = self.plan.cross_region
             raw = wait_for_job(self.client, job_path(self.plan.vault_path, result['job_id']), self.deadline,
                                poll_interval=params['poll_interval'], on_progress=show if params['progress'] else None,
-                               every_poll=True)
+                               every_poll=True,
+                               fetch=_cross_region.job_fetcher(self.client, crr, result['job_id']) if crr else None)
         except DataProtectionError as err:
             module.fail_from_error(err, **result)
         result['job'] = normalize_job(raw)
@@ -767,6 +793,7 @@ class _Restore:
 def run(module):
     params = module.params
     inputs = check_restore_params(params)  # before any call
+    _cross_region.check_params(params)
     for name in ('wait_timeout', 'poll_interval'):
         if params[name] <= 0:
             raise ValueError('%s must be a positive number of seconds, not %d.' % (name, params[name]))

@@ -28,6 +28,7 @@ author:
 extends_documentation_fragment:
   - azure_backup.dataprotection.auth
   - azure_backup.dataprotection.backup_instance
+  - azure_backup.dataprotection.cross_region
   - azure_backup.dataprotection.restore_target
   - azure_backup.dataprotection.wait.OPERATION
   - azure_backup.dataprotection.attributes
@@ -81,6 +82,19 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+cross_region:
+  description: With O(use_secondary_region=true), the regions of the cross-region call.
+  returned: when use_secondary_region is true
+  type: dict
+  contains:
+    source_region:
+      description: The vault's region (where the backups were taken).
+      type: str
+      sample: westeurope
+    secondary_region:
+      description: The secondary (paired) region the calls went to.
+      type: str
+      sample: northeurope
 request:
   description:
     - The restore request that was validated, exactly as sent inside C(restoreRequestObject) (and as
@@ -224,6 +238,9 @@ error:
       sample: [{code: InnerErrorCodeUnavailable, message: Restoring backup from version 10 to 9.5 is not supported., target: null}]
 '''
 
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._cross_region import (
+    CROSS_REGION_ARGSPEC, check_params as check_cross_region_params,
+)
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import DataProtectionError
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._module import DataProtectionModule
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._restore_flow import (
@@ -231,13 +248,15 @@ from ansible_collections.azure_backup.dataprotection.plugins.module_utils._resto
     check_restore_params, merge_constraints, plan_result, prepare_restore, validate_restore,
 )
 
-ARGSPEC = dict(BACKUP_INSTANCE_ARGSPEC, **RESTORE_ARGSPEC, wait_timeout={'type': 'int', 'default': 600})
+ARGSPEC = dict(BACKUP_INSTANCE_ARGSPEC, **RESTORE_ARGSPEC, wait_timeout={'type': 'int', 'default': 600},
+               **CROSS_REGION_ARGSPEC)
 CONSTRAINTS = merge_constraints(BACKUP_INSTANCE_CONSTRAINTS, RESTORE_CONSTRAINTS)
 
 
 def run(module):
     params = module.params
     inputs = check_restore_params(params)  # before any call
+    check_cross_region_params(params)
     if params['wait_timeout'] <= 0:
         raise ValueError('wait_timeout must be a positive number of seconds, not %d.' % params['wait_timeout'])
     client = module.client
@@ -248,8 +267,10 @@ def run(module):
         validate_restore(client, plan, deadline)
     except DataProtectionError as err:
         module.fail_from_error(err, **result)
-    result['msg'] = 'The restore request is valid: recovery point %s (%s) to %s.' % (
-        plan.request['recoveryPointId'], plan.source_datastore, plan.destination)
+    result['msg'] = 'The restore request is valid: recovery point %s (%s) to %s%s.' % (
+        plan.request['recoveryPointId'], plan.source_datastore, plan.destination,
+        ' (cross-region, from the secondary region %s)' % plan.cross_region.secondary_region if plan.cross_region
+        else '')
     return result
 
 

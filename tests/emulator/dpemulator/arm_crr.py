@@ -63,7 +63,8 @@ def _check_outage(app, route, params):
         raise DropConnection()
     status = int(outage.get("status") or 503)
     raise ApiError(status, "ServiceUnavailable" if status == 503 else "InternalServerError",
-                   "The service in region '%s' is not available (emulated regional outage)." % outage["region"])
+                   "The service in region '%s' is not available (emulated regional outage)." % outage["region"],
+                   headers={"Retry-After": "1"})
 
 
 def _token(offset, body):
