@@ -19,7 +19,7 @@ options:
         is down), and every other call goes to the location-scoped cross-region calls of the secondary region
         (C(fetchSecondaryRecoveryPoints), C(validateCrossRegionRestore), C(crossRegionRestore),
         C(fetchCrossRegionRestoreJob(s))), under C(/subscriptions/<s>/resourceGroups/<vault rg>/providers/Microsoft.DataProtection/locations/<secondary>).
-      - The recovery points there are copies that reach the secondary region some hours after they were taken: the
+      - The recovery points there are copies that reach the secondary region some hours after they were taken, so the
         latest point of the secondary region is older than the primary's.
       - A restore target (server or storage account) must be in the secondary region; that is checked before
         anything is sent.
@@ -28,7 +28,7 @@ options:
   secondary_region:
     description:
       - The secondary region, for a vault that does not report it (its C(properties.replicatedRegions)). By default the
-        region the vault reports is used; a different one fails.
+        region the vault reports is used, and a different one fails.
       - Only with O(use_secondary_region=true).
     type: str
 '''
