@@ -131,7 +131,10 @@ class ControlApi:
     def backup(self, req):
         body = req.json()
         bi = self.find_bi(body.get("backup_instance"))
-        rp = self.app.engine.take_backup(bi)
+        # hours_ago: the point is stamped as taken that long ago (today's data), e.g. already copied to the secondary
+        # region of cross-region restore (knob secondary_lag_hours)
+        when = now() - float(body["hours_ago"]) * 3600 if body.get("hours_ago") else None
+        rp = self.app.engine.take_backup(bi, when)
         return json_response(self._rp_json(bi, rp), 201)
 
     def archive(self, req):
