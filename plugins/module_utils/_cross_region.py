@@ -147,8 +147,7 @@ def find_backup_instance(client, params, ctx):
 def _iter_post_pages(client, path, body, what, params=None):
     """The items of a POST list call: the first page answers the POST, the nextLinks are followed with GET."""
     page = client.json_or_raise(client.post(path, body, params=params, idempotent=True), what)
-    for item in page.get('value') or []:
-        yield item
+    yield from page.get('value') or []
     if page.get('nextLink'):
         yield from client.iter_pages(page['nextLink'])
 
@@ -247,6 +246,6 @@ def check_target_region(client, ctx, target, restore_location=None):
         raise DataProtectionError(
             'Check the %s region' % what, "%s '%s' is in '%s', not in the vault's secondary region '%s': a cross-region "
             'restore restores into the secondary region.' % (what, name, location, ctx.secondary_region),
-            code=WRONG_REGION, recommended_actions=['Restore into a %s in %s.' % (what.replace('target ', ''),
-                                                                                   ctx.secondary_region)])
+            code=WRONG_REGION, recommended_actions=[
+                'Restore into a %s in %s.' % (what.replace('target ', ''), ctx.secondary_region)])
     return location

@@ -334,8 +334,8 @@ def select_secondary_point(client, ctx, bi_path, bi_name, select=None, before=No
     """The normalised secondary recovery point: latest/earliest (at or before `before`), or the one with this id."""
     time_filter = build_time_filter(None, before) if select else None
     points = iter_filtered(_cross_region.iter_secondary_points(client, ctx, bi_path, time_filter), end=before)
-    what = "Select the recovery point of backup instance '%s' in the secondary region %s" % (bi_name,
-                                                                                            ctx.secondary_region)
+    what = "Select the recovery point of backup instance '%s' in the secondary region %s" % (
+        bi_name, ctx.secondary_region)
     if not select:
         point = next((p for p in points if p['recovery_point_id'] == recovery_point_id), None)
         if point is None:
