@@ -236,6 +236,18 @@ EXAMPLES = r'''
       retries: 120
       delay: 60
 
+- name: The vault's region is down - restore the newest point of its secondary region into a server there
+  azure_backup.dataprotection.pg_restore:
+    vault_name: TestBkpVault
+    resource_group: testBkpVaultRG
+    backup_instance_name: testpostgresql-empdb11-957d23b1-c679-4c94-ade6-c4d34635e149
+    select: latest
+    target_server_id: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/drtargetrg/providers/Microsoft.DBforPostgreSQL/servers/drtargetserver
+    target_database_name: emprestored21
+    secret_uri: https://kv-dr.vault.azure.net/secrets/drtargetserver-conn
+    use_secondary_region: true
+    wait: true
+
 - name: Show what would be sent, without restoring
   azure_backup.dataprotection.pg_restore:
     vault_name: TestBkpVault
