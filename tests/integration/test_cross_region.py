@@ -131,3 +131,21 @@ def _latest_secondary(crr, run_module):
     result, record = run_module('pg_recovery_point_info', dict(_bi(crr), select='latest', use_secondary_region=True),
                                 emulator=crr)
     return record['result']['recovery_point']['recovery_point_id']
+
+
+def test_a_5xx_after_the_service_took_the_cross_region_restore_finds_its_job(outage, run_module, unique_name):
+    """crossRegionRestore answered 500 after it created the job: the module does not post again, it finds the job in
+    fetchCrossRegionRestoreJobs and follows it; one cross-region restore in all."""
+    crr = outage
+    before = _crr_counts(crr)
+    posts = crr.request_counts().get('POST dataprotection.crr.crossRegionRestore', 0)
+    crr.add_fault(kind='status_after', path=r'/locations/northeurope/crossRegionRestore$', method='POST', count=1,
+                  status=500)
+    params = dict(_bi(crr), **_target(crr, unique_name('crr5xx')), select='latest', use_secondary_region=True,
+                  wait=True, poll_interval=1, wait_timeout=300)
+    result, record = run_module('pg_restore', params, emulator=crr)
+    result.assert_ok()
+    assert record['status'] == 'changed' and record['result']['job']['status'] == 'Completed'
+    assert any('no usable answer' in w and record['result']['job_id'] in w for w in record['result'].get('warnings', []))
+    assert _crr_counts(crr)[0] == before[0] + 1
+    assert crr.request_counts().get('POST dataprotection.crr.crossRegionRestore', 0) == posts + 1   # never re-sent
