@@ -149,3 +149,18 @@ def test_a_5xx_after_the_service_took_the_cross_region_restore_finds_its_job(out
     assert any('no usable answer' in w and record['result']['job_id'] in w for w in record['result'].get('warnings', []))
     assert _crr_counts(crr)[0] == before[0] + 1
     assert crr.request_counts().get('POST dataprotection.crr.crossRegionRestore', 0) == posts + 1   # never re-sent
+
+
+def test_restore_as_files_into_a_storage_account_of_the_secondary_region(outage, run_module, unique_name):
+    crr, prefix = outage, unique_name('crrfiles')
+    params = dict(_bi(crr), target_container_url=crr.container_url('drtargetstorage', 'restored-files'),
+                  target_file_prefix=prefix, select='latest', use_secondary_region=True, wait=True, poll_interval=1,
+                  wait_timeout=300)
+    result, record = run_module('pg_restore', params, emulator=crr)
+    result.assert_ok()
+    assert record['status'] == 'changed' and record['result']['job']['status'] == 'Completed'
+    assert crr.blobs('drtargetstorage', 'restored-files', prefix=prefix) == [prefix + '.dump']
+    wrong = dict(params, target_container_url=crr.container_url('targetossstorage', 'restored-files'))
+    crr.set_knobs(region_outage={'region': ''})      # the primary region's account must answer to be refused
+    result, record = run_module('pg_restore', wrong, emulator=crr)
+    assert record['status'] == 'failed' and 'TargetNotInSecondaryRegion' in record['result']['msg']
