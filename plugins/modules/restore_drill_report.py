@@ -13,10 +13,10 @@ short_description: Write the report of a restore drill (JSON, JUnit XML, HTML), 
 version_added: 1.2.0
 description:
   - Writes one report of a restore drill from the records of the C(azure_backup.dataprotection.restore_drill) role
-    (the fact C(restore_drill_record) of every host): C(<basename>.json) (the source of truth), C(<basename>.xml)
-    (JUnit, one test case per database, failed with its reasons: what CI systems and AWX show) and
-    C(<basename>.html) (a self-contained page: a table with one row per database, and inline SVG charts of the restore
-    durations and of the recovery point ages against the RPO).
+    (the fact C(restore_drill_record) of every host) into three files. C(<basename>.json) is the source of truth;
+    C(<basename>.xml) is JUnit, one test case per database, failed with its reasons, as CI systems and AWX show it;
+    C(<basename>.html) is a self-contained page with a table of one row per database and inline SVG charts of the
+    restore durations and of the recovery point ages against the RPO.
   - With O(combine), reads the JSON reports of several runs (the slices of an AWX/AAP sliced job, each of which wrote
     its own) and writes the report of the whole estate, the same as one run over all hosts would have written.
   - Runs on the controller (its action plugin), once per run (C(run_once)); it needs no Azure access.
