@@ -129,7 +129,7 @@ def _num(value):
 
 _CSS = '''body{font-family:system-ui,sans-serif;margin:2em;color:#222}h1{font-size:1.4em}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:.9em}
-th{background:#f3f3f3}tr.failed td{background:#fde8e8}tr.passed td.status{color:#0a6b2b;font-weight:600}
+th{background:#f3f3f3}td.num,td.time{white-space:nowrap}td.reason{min-width:24em}tr.failed td{background:#fde8e8}tr.passed td.status{color:#0a6b2b;font-weight:600}
 tr.failed td.status{color:#a40000;font-weight:600}.summary span{margin-right:1.5em}.num{text-align:right}
 svg text{font-size:11px;font-family:system-ui,sans-serif}'''
 
@@ -169,10 +169,11 @@ def to_html(report):
     for rec in report['records']:
         target = rec.get('target') or ''
         rows.append(
-            '<tr class="%s" data-host="%s"><td>%s</td><td>%s</td><td class="status">%s</td><td>%s</td>'
-            '<td class="num">%s / %s h</td><td class="num">%s</td><td class="num">%d</td><td>%s</td><td>%s</td></tr>'
+            '<tr class="%s" data-host="%s"><td>%s</td><td>%s</td><td class="status">%s</td><td class="time">%s</td>'
+            '<td class="num">%s / %s h</td><td class="num">%s</td><td class="num">%d</td><td>%s</td>'
+            '<td class="reason">%s</td></tr>'
             % (rec['status'], esc(rec['host']), esc(_label(rec)), esc(rec.get('vault') or ''), rec['status'].upper(),
-               esc(rec.get('recovery_point_time') or '-'), _num(rec['recovery_point_age_hours']), _num(rec['rpo_hours']),
+               esc((rec.get('recovery_point_time') or '-')[:19].replace('T', ' ')), _num(rec['recovery_point_age_hours']), _num(rec['rpo_hours']),
                '-' if rec['restore_seconds'] is None else '%.1f s' % rec['restore_seconds'], rec['rows_checked'],
                esc(target), esc('; '.join(rec['reasons']))))
     body = [

@@ -17,7 +17,7 @@ description:
   - Uses the blob data plane with an Azure AD token (C(Storage Blob Data Reader) lists, C(Storage Blob Data
     Contributor) deletes); the same sign-in as every module of the collection.
   - Give a prefix that only the drill writes (the C(azure_backup.dataprotection.restore_drill) role uses
-    C(<drill id>-<server>)); every blob under it is deleted.
+    C(<drill id>-<server>-<hash>)); every blob under it is deleted.
 author:
   - Azure Backup Data Protection collection contributors (@azure-backup)
 options:

@@ -28,7 +28,9 @@ options:
     type: list
     elements: dict
   combine:
-    description: Paths of JSON reports written by this module, to combine into one (a host found twice keeps its record of the last file).
+    description:
+      - Paths of JSON reports written by this module, to combine into one (a host found twice keeps its record of the
+        last file). Shell patterns (C(reports/*/restore_drill.json)) are expanded, in name order.
     type: list
     elements: path
   output_dir:
@@ -96,6 +98,7 @@ msg:
   sample: 'Restore drill drill20250101: 29 of 30 passed, 1 failed.'
 '''
 
+import glob
 import json
 
 from ansible.module_utils.basic import AnsibleModule
@@ -118,8 +121,13 @@ CONSTRAINTS = {'required_one_of': [('records', 'combine')], 'mutually_exclusive'
 def run(params, check_mode=False):
     """The module's result for validated params (also called by the action plugin on the controller)."""
     if params.get('combine'):
-        reports = []
-        for path in params['combine']:
+        reports, paths = [], []
+        for pattern in params['combine']:
+            found = sorted(glob.glob(pattern)) if any(c in pattern for c in '*?[') else [pattern]
+            if not found:
+                raise ValueError(f'combine: no report matches {pattern}')
+            paths.extend(found)
+        for path in paths:
             try:
                 with open(path, encoding='utf-8') as handle:
                     reports.append(json.load(handle))

@@ -100,6 +100,17 @@ def source_count(emu, server, database):
     return int(emu.psql(server, database, 'SELECT count(*) FROM employees')[0][0])
 
 
+def restore_jobs(emu):
+    """Every restore job of the estate's three vaults."""
+    jobs = []
+    for vault, group in zip(VAULTS, ('drill-weu-rg', 'drill-neu-rg', 'drill-flex-rg')):
+        path = '/subscriptions/%s/resourceGroups/%s/providers/Microsoft.DataProtection/backupVaults/%s/backupJobs' % (
+            emu.sub, group, vault)
+        jobs.extend(j for j in emu._pages(path)  # pylint: disable=protected-access
+                    if str(j['properties'].get('operationCategory')).lower() == 'restore')
+    return jobs
+
+
 def state(emu):
     return json.loads((Path(emu.state) / 'state.json').read_text())
 
@@ -233,7 +244,7 @@ def step_drill_leaves_the_estate_as_it_was(estate, whole_drill):
             key, json.dumps(before.get(key), sort_keys=True)[:3000], json.dumps(after.get(key), sort_keys=True)[:3000])
     assert not [db for db in estate.databases('drilltarget') if db.startswith('drillwhole')]
     assert estate.blobs('drillstorage', 'drill-files') == []
-    restores = [j for j in estate.jobs('Restore') if 'drillwhole' in json.dumps(j)]
+    restores = [j for j in restore_jobs(estate) if 'drillwhole' in json.dumps(j)]
     assert len(restores) == 30  # the history the drill leaves, one restore per backup instance
 
 
@@ -257,7 +268,7 @@ def step_html_report_in_chromium(whole_drill, dp_repo_root, tmp_path):
     if shot.exists():
         shot.unlink()
     proc = subprocess.run([chromium, *flags, '--user-data-dir=%s' % (tmp_path / 'profile2'),
-                           '--window-size=1280,2200', '--screenshot=%s' % shot, page.as_uri()],
+                           '--window-size=1400,3000', '--screenshot=%s' % shot, page.as_uri()],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120, check=False)
     assert proc.returncode == 0 and shot.exists(), proc.stderr[-2000:]
     assert shot.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and shot.stat().st_size > 20000
@@ -267,36 +278,38 @@ def step_html_report_in_chromium(whole_drill, dp_repo_root, tmp_path):
 
 
 def step_interrupted_drill_resumes_without_a_second_restore(estate, inventory, run_playbook, tmp_path):
+    """One backup instance at a time (drill_batch 1); the run is killed once the first one is restored and verified,
+    then run again: it finishes the first one's clean-up and drills the others, one restore per backup instance in
+    all."""
     hosts = sorted(bi['name'] for bi in estate.backup_instances() if bi['name'].startswith('estsingle1-sales0'))[:4]
-    extravars = drill_vars(estate, tmp_path, 'drillresume', max_concurrent=1, drill_strategy='linear')
+    extravars = drill_vars(estate, tmp_path, 'drillresume', drill_batch=1)
     args = ('-i', str(inventory), '-f', '4', '--limit', ','.join(hosts))
     estate.wait_idle()
     estate.reset_counters()
     running = run_playbook.start('restore_drill', extravars, args=args, emulator=estate)
     ledger = tmp_path / 'ledger' / 'drillresume'
     deadline = time.monotonic() + 300
-    # interrupted once some backup instance was restored and verified, before the drill ended
-    while time.monotonic() < deadline and running.proc.poll() is None:
-        if ledger.is_dir() and len(list(ledger.glob('*.json'))) >= 2:
-            break
-        time.sleep(0.2)
+    while time.monotonic() < deadline and running.proc.poll() is None and not list(ledger.glob('*.json')):
+        time.sleep(0.1)
     assert running.proc.poll() is None, 'the drill ended before it could be interrupted'
     running.kill()
     estate.wait_idle()
     done_first = {p.stem: json.loads(p.read_text())['phase'] for p in ledger.glob('*.json')}
-    assert done_first and set(done_first.values()) <= {'verified', 'done'}
+    assert len(done_first) == 1 and set(done_first.values()) <= {'verified', 'done'}, done_first
     first_restores = estate.counters()['restore_jobs_created']
+    assert 1 <= first_restores < 4, first_restores
 
-    again = run_playbook('restore_drill', extravars, args=args, emulator=estate, timeout=600).assert_ok()
+    run_playbook('restore_drill', extravars, args=args, emulator=estate, timeout=600).assert_ok()
     report = json.loads((tmp_path / 'report' / 'restore_drill.json').read_text())
     assert report['summary'] == dict(report['summary'], total=4, passed=4, failed=0)
-    # one restore per backup instance over both runs: what the first run verified was not restored again
-    assert estate.counters()['restore_jobs_created'] == 4 and first_restores >= len(done_first)
-    for rec in report['records']:
-        if done_first.get(rec['host']) == 'done':
-            assert rec.get('reused') is True
+    # one restore per backup instance over both runs: the verified one was not restored again
+    assert estate.counters()['restore_jobs_created'] == 4
+    again = {r['host']: r for r in report['records']}
+    for host, phase in done_first.items():
+        assert again[host]['job_id'] and again[host]['phase'] == 'done'
+        assert again[host].get('reused') is (True if phase == 'done' else None)
     assert not [db for db in estate.databases('drilltarget') if db.startswith('drillresume')]
-    assert 'Restore the recovery point' in again.output
+    assert not [s for s in state(estate)['secrets'].get('drillkv', {}) if s.startswith('drillresume')]
 
 
 # ------------------------------------------------------------------------------------------------ AWX slices
@@ -324,15 +337,18 @@ def _runner(collections_path, emu, base, name, inventory_text, extravars, limit)
 
 
 def step_sliced_run_combines_to_one_runs_report(estate, whole_drill, collections_path, run_playbook, tmp_path):
-    """Three ansible-runner jobs, each limited to one slice of the hosts as AWX job slicing does, with the same drill
-    id as the whole-estate run: their reports, combined, equal that run's report (timings and job ids aside)."""
+    """Three ansible-runner jobs, each limited to one slice of the hosts as AWX job slicing does: their reports,
+    combined, equal the whole-estate run's report (timings, job ids and the drill id aside: a drill id of its own,
+    because pg_restore takes the whole run's completed restore as files to the same prefix for this one, although the
+    whole run deleted the files)."""
     assert yaml is not None and tool('ansible-runner'), 'ansible-runner and PyYAML are needed'
     from ansible_collections.azure_backup.dataprotection.plugins.module_utils._drill_report import comparable
 
     hosts = sorted(r['host'] for r in whole_drill['report']['records'])
     reports = []
     for index in range(3):
-        extravars = dict(whole_drill['vars'], drill_hosts='all', state_dir=str(tmp_path / ('ledger%d' % index)),
+        extravars = dict(whole_drill['vars'], drill_id='drillslices', drill_hosts='all',
+                         state_dir=str(tmp_path / ('ledger%d' % index)),
                          report_dir=str(tmp_path / ('slice%d' % index)))
         pdd, proc = _runner(collections_path, estate, tmp_path, 'slice%d' % index, INVENTORY, extravars,
                             ','.join(hosts[index::3]))
@@ -343,12 +359,42 @@ def step_sliced_run_combines_to_one_runs_report(estate, whole_drill, collections
         estate.wait_idle()
     combined = run_playbook('combine_drill_reports', {'reports': reports, 'report_dir': str(tmp_path / 'combined')},
                             emulator=estate).assert_ok()
-    assert '29 of 30 passed, 1 failed' in combined.output
     together = json.loads((tmp_path / 'combined' / 'restore_drill.json').read_text())
-    assert comparable(together) == comparable(whole_drill['report'])
+    assert '%(passed)d of %(total)d passed, %(failed)d failed' % together['summary'] in combined.output
+    assert together['summary'] == dict(together['summary'], total=30, passed=29, failed=1), [
+        (r['host'], r['reasons']) for r in together['records'] if r['status'] != 'passed']
+    same_id = json.loads(json.dumps(together).replace('drillslices', 'drillwhole'))
+    assert comparable(same_id) == comparable(whole_drill['report'])
     junit = ET.parse(tmp_path / 'combined' / 'restore_drill.xml').getroot()
     assert len(junit.findall('.//testcase')) == 30 and junit.get('failures') == '1'
-    assert not [db for db in estate.databases('drilltarget') if db.startswith('drillwhole')]
+    assert not [db for db in estate.databases('drilltarget') if db.startswith('drillslices')]
+
+
+def step_busy_instance_fails_clearly(estate, inventory, run_playbook, tmp_path):
+    """The service runs one operation at a time per backup instance: a drill of an instance whose backup is running
+    fails that host with the service's refusal (after its busy retries), and the other host passes."""
+    busy, free = sorted(bi['name'] for bi in estate.backup_instances() if bi['name'].startswith(('estsingle1-sales05',
+                                                                                              'estsingle1-sales06')))
+    estate.wait_idle()
+    estate.set_knobs(job_duration=40)
+    try:
+        path = '/subscriptions/%s/resourceGroups/drill-weu-rg/providers/Microsoft.DataProtection/backupVaults/' \
+               'DrillVaultWeu/backupInstances/%s/backup' % (estate.sub, busy)
+        started = estate.arm('POST', path, body={'backupRuleOptions': {'ruleName': 'BackupDaily', 'triggerOption': {
+            'retentionTagOverride': 'Default'}}})
+        assert started.status_code in (200, 202), started.text
+        result = run_playbook('restore_drill', drill_vars(estate, tmp_path, 'drillbusy', busy_retries=2),
+                              args=('-i', str(inventory), '--limit', '%s,%s' % (busy, free)), emulator=estate)
+    finally:
+        estate.set_knobs(job_duration=1.0)
+    report = {r['host']: r for r in json.loads((tmp_path / 'report' / 'restore_drill.json').read_text())['records']}
+    assert report[free]['status'] == 'passed'
+    assert report[busy]['status'] == 'failed' and report[busy]['phase'] == 'error'
+    assert 'UserErrorMaxConcurrentOperationLimitReached' in ' '.join(report[busy]['reasons']), report[busy]
+    assert {h for h, s in result.stats.items() if s['failures']} == {busy}
+    estate.wait_idle()
+    assert not [db for db in estate.databases('drilltarget') if db.startswith('drillbusy')]
+    assert not [s for s in state(estate)['secrets'].get('drillkv', {}) if s.startswith('drillbusy')]
 
 
 # ------------------------------------------------------------------------------------------------ the test
@@ -368,6 +414,8 @@ def test_restore_drill_estate(emulator_factory, run_playbook, collections_path, 
     step_html_report_in_chromium(whole, dp_repo_root, _fresh(tmp_path, 'chromium'))
     step_interrupted_drill_resumes_without_a_second_restore(estate, inventory, run_playbook, _fresh(tmp_path, 'resume'))
     step_sliced_run_combines_to_one_runs_report(estate, whole, collections_path, run_playbook, _fresh(tmp_path, 'slices'))
+    # last: its backup job adds a recovery point to the estate
+    step_busy_instance_fails_clearly(estate, inventory, run_playbook, _fresh(tmp_path, 'busy'))
 
 
 def _fresh(base, name):
