@@ -77,12 +77,17 @@ def combine_reports(reports, title=None):
     return build_report(by_host.values(), drill_ids=ids, title=title)
 
 
+_AGE = re.compile(r'\b\d+(\.\d+)? hours old\b')
+
+
 def comparable(report):
-    """The report without what changes between two runs of the same drill (timings, job ids): for comparing a sliced
-    run's combined report with one run's."""
+    """The report without what changes between two runs of the same drill (timings, job ids, the ages in the
+    reasons): for comparing a sliced run's combined report with one run's."""
     out = {k: v for k, v in report.items() if k not in TIMING_FIELDS and k != 'summary'}
     out['summary'] = {k: v for k, v in report['summary'].items() if k != 'restore_seconds'}
-    out['records'] = [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in report['records']]
+    out['records'] = [dict({k: v for k, v in r.items() if k not in TIMING_FIELDS},
+                           reasons=[_AGE.sub('N hours old', reason) for reason in r.get('reasons') or []])
+                      for r in report['records']]
     return out
 
 

@@ -57,12 +57,17 @@ def test_html_is_self_contained_and_escaped():
 
 
 def test_combine_equals_one_report_modulo_timings():
-    whole = dr.build_report([record(h, 'failed' if h == 'h3' else 'passed') for h in ('h1', 'h2', 'h3', 'h4')])
-    slices = [dr.build_report([record(h, 'failed' if h == 'h3' else 'passed', restore_duration='PT9S', job_id='x')
-                               for h in hosts]) for hosts in (('h1', 'h4'), ('h2',), ('h3',))]
+    stale = ['recovery point p is %s hours old, older than the RPO of 26 hours']
+    whole = dr.build_report([record(h, 'failed' if h == 'h3' else 'passed', reasons=[stale[0] % '30.1'])
+                             for h in ('h1', 'h2', 'h3', 'h4')])
+    slices = [dr.build_report([record(h, 'failed' if h == 'h3' else 'passed', restore_duration='PT9S', job_id='x',
+                                      reasons=[stale[0] % '30.4']) for h in hosts])
+              for hosts in (('h1', 'h4'), ('h2',), ('h3',))]
     combined = dr.combine_reports(json.loads(json.dumps(s)) for s in slices)
     assert dr.comparable(combined) == dr.comparable(whole)
     assert combined['summary']['restore_seconds'] == 36.0
+    other = dr.build_report([record(h, reasons=['check x: expected 1, got 3']) for h in ('h1', 'h2', 'h3', 'h4')])
+    assert dr.comparable(other) != dr.comparable(whole)
 
 
 def test_combine_keeps_the_last_record_of_a_host():
