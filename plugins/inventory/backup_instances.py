@@ -257,9 +257,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         try:
             client, dummy = build_client(self, warn=display.warning)
             client.api_version = self.get_option('api_version')
-            vaults, scopes = _vault_paths({k: self.get_option(k) for k in ('vaults', 'subscriptions',
-                                                                             'resource_groups')},
-                                          client.subscription_id)
+            wanted = {k: self.get_option(k) for k in ('vaults', 'subscriptions', 'resource_groups')}
+            vaults, scopes = _vault_paths(wanted, client.subscription_id)
             found = [self._get(client, path) for path in vaults]
             for scope in scopes:
                 found.extend(client.iter_pages(scope + '/providers/Microsoft.DataProtection/backupVaults'))

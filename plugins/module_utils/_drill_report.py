@@ -134,7 +134,8 @@ def _num(value):
 
 _CSS = '''body{font-family:system-ui,sans-serif;margin:2em;color:#222}h1{font-size:1.4em}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:.9em}
-th{background:#f3f3f3}td.num,td.time{white-space:nowrap}td.reason{min-width:24em}tr.failed td{background:#fde8e8}tr.passed td.status{color:#0a6b2b;font-weight:600}
+th{background:#f3f3f3}td.num,td.time{white-space:nowrap}td.reason{min-width:24em}tr.failed td{background:#fde8e8}
+tr.passed td.status{color:#0a6b2b;font-weight:600}
 tr.failed td.status{color:#a40000;font-weight:600}.summary span{margin-right:1.5em}.num{text-align:right}
 svg text{font-size:11px;font-family:system-ui,sans-serif}'''
 
@@ -142,27 +143,27 @@ svg text{font-size:11px;font-family:system-ui,sans-serif}'''
 def _bar_chart(records, value_key, title, limit_key=None, unit=''):
     """A horizontal bar chart as inline SVG: one bar per database, red when over its limit."""
     rows = [r for r in records if r.get(value_key) is not None]
-    width, left, bar, gap = 720, 260, 14, 4
-    height = 30 + len(rows) * (bar + gap) + 10
+    width, left, thickness, gap = 720, 260, 14, 4
+    height = 30 + len(rows) * (thickness + gap) + 10
     top = max([r[value_key] for r in rows] + [r.get(limit_key) or 0 for r in rows if limit_key] + [1e-9])
     scale = (width - left - 60) / top
     parts = ['<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-chart="%s" width="%d" height="%d" role="img" '
              'aria-label="%s">' % (value_key, width, height, html.escape(title)),
              '<text x="4" y="16" font-weight="bold">%s</text>' % html.escape(title)]
     for i, rec in enumerate(rows):
-        y = 28 + i * (bar + gap)
+        y = 28 + i * (thickness + gap)
         over = limit_key and rec.get(limit_key) is not None and rec[value_key] > rec[limit_key]
         color = '#c0392b' if over or rec['status'] != 'passed' else '#2e86c1'
-        parts.append('<text x="4" y="%d">%s</text>' % (y + bar - 3, html.escape(_label(rec))))
+        length = max(rec[value_key] * scale, 1)
+        parts.append('<text x="4" y="%d">%s</text>' % (y + thickness - 3, html.escape(_label(rec))))
         parts.append('<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"><title>%s: %s%s</title></rect>'
-                     % (left, y, max(rec[value_key] * scale, 1), bar, color, html.escape(_label(rec)),
-                        _num(rec[value_key]), unit))
-        parts.append('<text x="%.1f" y="%d">%s%s</text>' % (left + max(rec[value_key] * scale, 1) + 4, y + bar - 3,
-                                                          _num(rec[value_key]), unit))
+                     % (left, y, length, thickness, color, html.escape(_label(rec)), _num(rec[value_key]), unit))
+        parts.append('<text x="%.1f" y="%d">%s%s</text>'
+                     % (left + length + 4, y + thickness - 3, _num(rec[value_key]), unit))
         if limit_key and rec.get(limit_key) is not None:
             x = left + rec[limit_key] * scale
             parts.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#555" stroke-dasharray="3,2"/>'
-                         % (x, y - 1, x, y + bar + 1))
+                         % (x, y - 1, x, y + thickness + 1))
     parts.append('</svg>')
     return ''.join(parts)
 

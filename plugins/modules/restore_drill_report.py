@@ -57,7 +57,7 @@ attributes:
   diff_mode:
     support: none
 notes:
-  - The report holds no secret: the records name databases, secrets and blobs, never a password.
+  - The report holds no secret. The records name databases, secrets and blobs, never a password.
 '''
 
 EXAMPLES = r'''

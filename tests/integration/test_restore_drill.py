@@ -20,8 +20,6 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
-
 from conftest import tool, worlds_dir  # pylint: disable=import-error
 
 try:
@@ -377,8 +375,8 @@ def step_sliced_run_combines_to_one_runs_report(estate, whole_drill, collections
 def step_busy_instance_fails_clearly(estate, inventory, run_playbook, tmp_path):
     """The service runs one operation at a time per backup instance: a drill of an instance whose backup is running
     fails that host with the service's refusal (after its busy retries), and the other host passes."""
-    busy, free = sorted(bi['name'] for bi in estate.backup_instances() if bi['name'].startswith(('estsingle1-sales05',
-                                                                                              'estsingle1-sales06')))
+    names = ('estsingle1-sales05', 'estsingle1-sales06')
+    busy, free = sorted(bi['name'] for bi in estate.backup_instances() if bi['name'].startswith(names))
     estate.wait_idle()
     estate.set_knobs(job_duration=15)  # the backup outlasts the busy retries (2 x 1 s)
     try:
