@@ -25,6 +25,9 @@ official azure-mgmt-dataprotection SDK: tests/bench/sdk_restore.py). Sections:
   history   the single restore (3 s job) in a vault with BENCH_HISTORY_JOBS (100 and 10,000) finished jobs in its
             history (dpemulator seed-jobs), ours and the SDK as a control (it lists no job): the cost of our
             earlier-restore lookup, which lists every job of the vault
+  drill     a restore drill over BENCH_DRILL (30 and 100) backup instances, each of its own database: ours is
+            playbooks/restore_drill.yml over the backup_instances inventory (restore, verify, clean up, report),
+            the SDK is tests/bench/sdk_drill.py (the same restores + row-count check + drop on a thread pool)
 
 Every run of ours starts with a cold sign-in cache: AZURE_BACKUP_CACHE_DIR (the collection's token cache, MSAL's
 inside, and its metadata cache) is a new empty folder per run; HOME is left alone.
@@ -41,7 +44,7 @@ threads, curl background processes], BENCH_POLL [1 s: how often every contender 
 BENCH_JOB_SECONDS [10: job length in single/defaults], BENCH_LONG_JOB_SECONDS [120], BENCH_LONG_REPEAT [1],
 BENCH_PROGRESS [1: the playbook's progress lines in every run of the restore_database playbook; 0: pg_restore waits
 in one process], BENCH_HISTORY_JOBS [100,10000: finished jobs in the vault, one history run per value],
-BENCH_LARGE [0: 1 adds the 1 GB database], BENCH_SIZES [100 (MB)], BENCH_POINTS [10000],
+BENCH_LARGE [0: 1 adds the 1 GB database], BENCH_SIZES [100 (MB)], BENCH_POINTS [10000], BENCH_DRILL [30,100],
 BENCH_KEEP [0: 1 keeps the run dir under /tmp], BENCH_OUT [.bench],
 BENCH_PUBLISH [0: 1 writes docs/benchmarks.json and the table in docs/benchmarks.md].
 `python scripts/bench.py --from .bench/results.json` prints (and with BENCH_PUBLISH=1 publishes) the table again
@@ -77,7 +80,7 @@ THROTTLED = dict(MAIN_KNOBS, throttle={"enabled": True, "read_capacity": 250, "r
                                        "write_capacity": 200, "write_refill": 10.0})
 # the scale runs use ARM's 2024 buckets (above); the stress run a fifth of them
 STRESS_THROTTLE = "read_capacity=50,read_refill=5,write_capacity=40,write_refill=2"
-DEFAULT_SECTIONS = "single,defaults,long,scale,stress,data,list,history"
+DEFAULT_SECTIONS = "single,defaults,long,scale,stress,data,list,history,drill"
 MAIN_SECTIONS = {"single", "defaults", "long", "scale", "stress", "history"}   # run on the main world
 # A vault's history as drills leave it: mostly backups, a fifth restores (to other databases on the target server,
 # some of the very point we restore), a few failures; spread over every backup instance, ours included.
@@ -132,6 +135,7 @@ class Bench:
         sizes = env_list("BENCH_SIZES", "100")
         self.sizes = [int(s) for s in sizes] + ([1024] if self.large and "1024" not in sizes else [])
         self.points = env_int("BENCH_POINTS", 10000)
+        self.drill = [int(x) for x in env_list("BENCH_DRILL", "30,100")]
         self.keep = os.environ.get("BENCH_KEEP", "0") not in ("", "0")
         self.publish = os.environ.get("BENCH_PUBLISH", "0") not in ("", "0")
         self.out = os.path.join(ROOT, os.environ.get("BENCH_OUT", ".bench"))
@@ -465,6 +469,57 @@ class Bench:
                 run["jobs_seen_done"] = len(run["done"])
         bl.drop_databases(emu.servers()[bl.TARGET_SERVER], "b_")
 
+    def drill_world(self):
+        """Backup instances of databases of their own: the drill names its scratch database after the source."""
+        n = max(self.drill)
+        doc = bl.bench_world([("bi-%03d" % i, "drill%03d" % i, True) for i in range(n)],
+                             [{"name": "drill%03d" % i, "sample_rows": SAMPLE_ROWS} for i in range(n)])
+        return doc
+
+    def section_drill(self, emu):
+        target = emu.servers()[bl.TARGET_SERVER]
+        for n in self.drill:
+            workers = max(1, min(n, self.concurrency))
+            self.log("drill: %d backup instances, forks / threads %d" % (n, workers))
+            for contender in ("ours", "sdk"):
+                emu.reset("pristine.json", knobs=MAIN_KNOBS)
+                tag = "drill-%d" % n
+                if contender == "ours":
+                    run = self.run_ours_drill(emu, tag, n, workers, target)
+                else:
+                    plan = [("bi-%03d" % i, "d_sdk%d_%03d" % (n, i)) for i in range(n)]
+                    plan_file = self.path("plans", "%s-sdk.json" % tag)
+                    with open(plan_file, "w", encoding="utf-8") as fh:
+                        json.dump([{"backup_instance": bi, "target_database": db} for bi, db in plan], fh)
+                    env = dict(self.base_env(emu), BENCH_PG_HOST=target["host"], BENCH_PG_PORT=str(target["port"]),
+                               BENCH_PG_USER=target["admin_user"], BENCH_PG_PASSWORD=target["admin_password"])
+                    argv = [sys.executable, self.bench_file("sdk_drill.py"), plan_file, "--workers", str(workers),
+                            "--poll", str(self.poll)]
+                    run = self.measure(emu, "drill", "sdk", tag, argv, env, n)
+                run["n"] = n
+                run["left_over"] = bl.count_databases(emu.servers()[bl.TARGET_SERVER], "d")
+
+    def run_ours_drill(self, emu, tag, n, workers, target):
+        events = self.path("logs", "events-%03d.jsonl" % (self.seq + 1))
+        inventory = self.path("plans", "%s.backup_instances.yml" % tag)
+        with open(inventory, "w", encoding="utf-8") as fh:
+            json.dump({"plugin": "azure_backup.dataprotection.backup_instances",
+                       "vaults": [{"name": bl.VAULT, "resource_group": bl.VAULT_RG}]}, fh)
+        variables = self.path("vars", "%s-ours.json" % tag)
+        with open(variables, "w", encoding="utf-8") as fh:
+            json.dump({"drill_id": "d%d" % n, "target_server_id": emu.target_server_id(), "pg_host": target["host"],
+                       "pg_port": target["port"], "pg_user": target["admin_user"],
+                       "pg_password": target["admin_password"],
+                       "key_vault_uri": emu.secret_uri().split("/secrets/")[0] + "/", "rpo_hours": 48,
+                       "poll_interval": self.poll, "max_concurrent": workers, "busy_delay": 1, "validate_delay": 1,
+                       "state_dir": self.path("drill", tag, "ledger"), "report_dir": self.path("drill", tag, "report"),
+                       "drill_hosts": "all[0:%d]" % (n - 1)}, fh)
+        self.localhost_inventory()  # writes the empty ansible.cfg
+        playbook = os.path.join(self.collections, "ansible_collections", "azure_backup", "dataprotection",
+                                "playbooks", "restore_drill.yml")
+        argv = ["ansible-playbook", "-i", inventory, "-f", str(workers), playbook, "-e", "@" + variables]
+        return self.measure(emu, "drill", "ours", tag, argv, self.ansible_env(emu, events), n, events=events)
+
     def data_world(self):
         dbs = [{"name": "listdb", "sample_rows": SAMPLE_ROWS}]
         bis = [("bi-list", "listdb", True)]
@@ -582,6 +637,14 @@ class Bench:
                 if "list" in self.sections:
                     self.section_list(data)
                 data.stop()
+            if "drill" in self.sections:
+                self.log("building the drill world (%d backup instances, one database each)" % max(self.drill))
+                drill = self.start_emulator("drill", self.drill_world(), MAIN_KNOBS)
+                if not self.machine:
+                    self.machine = bl.machine_info(drill.servers()[bl.TARGET_SERVER])
+                drill.snapshot("pristine.json")
+                self.section_drill(drill)
+                drill.stop()
         finally:
             for emu in self.emulators:
                 emu.stop()
@@ -608,7 +671,7 @@ class Bench:
     def table(self):
         rows = Rows()
         for part in (self.table_single, self.table_long, self.table_scale, self.table_stress, self.table_list,
-                     self.table_data, self.table_history):
+                     self.table_data, self.table_history, self.table_drill):
             part(rows)
         return rows
 
@@ -693,6 +756,21 @@ class Bench:
                                       ("throttled_429", "429s met", ""), ("failures", "failures", ""),
                                       ("cpu", "controller CPU", "s")):
                 rows.add(sec, metric, unit, {c: r.get(key) for c, r in runs.items()})
+
+    def table_drill(self, rows):
+        for n in self.drill:
+            tag = "drill-%d" % n
+            runs = {c: (self.runs_of("drill", c, tag) or [{}])[0] for c in CONTENDERS}
+            if not any(runs.values()):
+                continue
+            sec = "7 drill: %d backup instances (forks / threads %d)" % (n, min(n, self.concurrency))
+            for key, metric, unit in (("wall", "wall time", "s"), ("cpu", "controller CPU", "s"),
+                                      ("peak_pss_mb", "controller peak memory (PSS)", "MB"),
+                                      ("requests", "HTTP requests", ""), ("failures", "failures", ""),
+                                      ("left_over", "scratch databases left", "")):
+                rows.add(sec, metric, unit, {c: r.get(key) for c, r in runs.items()},
+                         note="ours also writes and deletes a secret per instance, and the report" if key == "requests"
+                         else "")
 
     def table_list(self, rows):
         if not self.runs_of("list", "ours"):

@@ -36,7 +36,6 @@ COLLECTION = Path(__file__).absolute().parents[2]
 PLAYBOOKS = COLLECTION / 'playbooks'
 SURVEYS = PLAYBOOKS / 'surveys'
 FQCN = 'azure_backup.dataprotection.'
-ROLE = FQCN + 'postgresql_restore'
 
 PLAYBOOK_NAMES = sorted(p.stem for p in PLAYBOOKS.glob('*.yml'))
 
@@ -54,7 +53,8 @@ BOOL_CHOICES = ['true', 'false']  # AWX has no boolean question; the playbooks r
 MAX_QUESTION_NAME = 40
 
 # Names a playbook may use that are not extra vars.
-ANSIBLE_NAMES = {'lookup', 'query', 'q', 'omit', 'now', 'undef', 'item', 'hostvars', 'inventory_hostname'}
+ANSIBLE_NAMES = {'lookup', 'query', 'q', 'omit', 'now', 'undef', 'item', 'hostvars', 'inventory_hostname',
+                 'playbook_dir'}
 # Keys whose string values are bare Jinja expressions (no {{ }}).
 EXPRESSION_KEYS = {'when', 'until', 'that', 'failed_when', 'changed_when'}
 NO_DEFAULT = object()  # default(omit, true): the option is left out
@@ -225,16 +225,17 @@ def _option_sources(task):
     """(where, arguments, option specs) for a task that runs the collection's role or one of its modules."""
     for action in ('ansible.builtin.include_role', 'ansible.builtin.import_role', 'include_role', 'import_role'):
         args = task.get(action)
-        if isinstance(args, dict) and args.get('name') == ROLE:
-            yield 'role postgresql_restore', task.get('vars') or {}, _role_options()
+        if isinstance(args, dict) and str(args.get('name', '')).startswith(FQCN):
+            role = args['name'][len(FQCN):]
+            yield f'role {role}', task.get('vars') or {}, _role_options(role)
     for action, args in task.items():
         if isinstance(action, str) and action.startswith(FQCN) and isinstance(args, dict):
             module = action[len(FQCN):]
             yield f'module {module}', args, _module_options(module)
 
 
-def _role_options():
-    specs = yaml.safe_load((COLLECTION / 'roles/postgresql_restore/meta/argument_specs.yml').read_text(encoding='utf-8'))
+def _role_options(role='postgresql_restore'):
+    specs = yaml.safe_load((COLLECTION / f'roles/{role}/meta/argument_specs.yml').read_text(encoding='utf-8'))
     return specs['argument_specs']['main']['options']
 
 
