@@ -49,6 +49,8 @@ REQUIREMENTS := requirements.txt tests/requirements-dev.txt $(wildcard tests/emu
 INSTALL_STAMP := $(CACHE)/installed.stamp
 CHECK_STAMP := $(CACHE)/check.stamp
 HOME_STAMP := $(TEST_HOME)/.bootstrap.stamp
+# Azurite (npm), the emulator's blob data plane for restores as files: every target that starts an emulator needs it.
+AZURITE_STAMP := $(CACHE)/azurite/.version
 
 # Collection sources: every file the build may pick up. The list itself is kept in a file that
 # changes only when a file is added or removed, so that a deletion also triggers a rebuild.
@@ -156,6 +158,10 @@ $(CHECK_STAMP): $(INSTALL_STAMP)
 swap_link = { [ -L $(2) ] || rm -rf $(2); } && ln -sfn $(1) $(2).tmp.$$$$ && mv -T $(2).tmp.$$$$ $(2) \
 	&& ls -1d $(CACHE)/$(dir $(1))* | sort -r | tail -n +3 | xargs -r rm -rf
 
+$(AZURITE_STAMP): scripts/ensure-azurite.sh
+	scripts/ensure-azurite.sh
+	touch $@
+
 $(HOME_STAMP): $(VENV_STAMP) scripts/bootstrap.sh scripts/get_pip_offline.py
 	scripts/bootstrap.sh ansible-test-home $(VENV) $(TEST_HOME)
 	touch $@
@@ -192,7 +198,7 @@ sanity: $(CHECK_STAMP) $(HOME_STAMP)
 # ansible-playbook runs waiting on the emulator, not CPU; on two cores 3 workers take the integration tests from
 # ~7 to ~4 minutes.
 TEST_WORKERS ?= 3
-integration: $(INSTALL_STAMP)
+integration: $(INSTALL_STAMP) $(AZURITE_STAMP)
 	@# the emulator's own tests first (tests/emulator/tests, run from its package directory)
 	@if [ -n "$$(find tests/emulator/tests -name 'test_*.py' 2>/dev/null | head -1)" ]; then \
 		(cd tests/emulator && pytest -p no:cacheprovider --strict-markers $(PYTEST_ARGS)) || \
@@ -221,10 +227,10 @@ unit-compat: $(INSTALL_STAMP)
 	done
 
 # The fault suite: the role and modules while the emulator misbehaves.
-test-faults: $(INSTALL_STAMP)
+test-faults: $(INSTALL_STAMP) $(AZURITE_STAMP)
 	$(PYTEST) -n $(TEST_WORKERS) $(PYTEST_ARGS) tests/integration/faults
 
-molecule: $(INSTALL_STAMP)
+molecule: $(INSTALL_STAMP) $(AZURITE_STAMP)
 	@scenarios="$(MOLECULE_SCENARIOS)"; \
 	if [ -z "$$scenarios" ]; then \
 		scenarios=$$(for f in extensions/molecule/*/molecule.yml; do [ -f "$$f" ] && basename "$$(dirname "$$f")"; done || true); fi; \
@@ -247,15 +253,15 @@ test:
 
 # ---------------------------------------------------------------------------- demo, bench, emulator
 
-demo: $(INSTALL_STAMP)
+demo: $(INSTALL_STAMP) $(AZURITE_STAMP)
 	@if [ -f scripts/demo.sh ]; then bash scripts/demo.sh; \
 	else echo "demo: scripts/demo.sh does not exist yet" >&2; exit 1; fi
 
-bench: $(INSTALL_STAMP)
+bench: $(INSTALL_STAMP) $(AZURITE_STAMP)
 	@if [ -f scripts/bench.py ]; then python scripts/bench.py; \
 	else echo "bench: scripts/bench.py does not exist yet" >&2; exit 1; fi
 
-emulator-start: $(VENV_STAMP)
+emulator-start: $(VENV_STAMP) $(AZURITE_STAMP)
 	@command -v dpemulator >/dev/null || { echo "emulator-start: dpemulator is not installed (tests/emulator/pyproject.toml missing?)" >&2; exit 1; }
 	dpemulator start --state $(EMULATOR_STATE) $(EMULATOR_ARGS)
 

@@ -142,4 +142,5 @@ def test_restore_files(emulator, runner):
     summary = result.ok('Record the result')[0]['ansible_facts']['postgresql_restore_result']
     assert summary['status'] == 'Completed' and summary['target_type'] == 'files'
     # one dump per database of the flexible server
-    assert sorted(emulator.blobs(prefix=prefix)) == ['%s_inventory.dump' % prefix, '%s_orders.dump' % prefix]
+    assert sorted(emulator.blobs(prefix=prefix)) == ['%s_%s.sql' % (prefix, name) for name in
+                                                     ('inventory', 'orders', 'roles', 'schema', 'tablespace')]

@@ -136,6 +136,9 @@ def cmd_stop(args):
             pg.ClusterManager(pg_dir).stop_all()
         except Exception as exc:       # report, but a stop must not fail on a cleanup problem
             print("stopping clusters: %s" % exc, file=sys.stderr)
+    from .azurite import stop_pid_file
+    if stop_pid_file(state):
+        print("stopped a leftover Azurite")
     try:
         os.unlink(os.path.join(state, PID_FILE))
     except FileNotFoundError:

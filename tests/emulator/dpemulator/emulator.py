@@ -19,6 +19,7 @@ from .arm_keyvault import KeyVaultProvider
 from .arm_postgresql import PostgresProvider
 from .arm_resourcegraph import ResourceGraphProvider
 from .arm_storage import StorageProvider
+from .azurite import Azurite
 from .clusters import Clusters
 from .control import ControlApi
 from .engine import Engine
@@ -73,6 +74,7 @@ class App:
             provider.register(self.router)
         self.engine = Engine(self)
         self.clusters = Clusters(self, pg_mode)
+        self.azurite = Azurite(self)
         self.httpd = None
 
     # ----------------------------------------------------------------------------- helpers for providers
@@ -184,6 +186,8 @@ class App:
             "AZURE_BACKUP_CACHE_DIR": os.path.join(self.state_dir, "client-cache"),
             "DPEMULATOR_URL": self.base_url,
             "DPEMULATOR_STATE": self.state_dir,
+            # Azurite's blob endpoint (path style: <url><account>/<container>), when it runs
+            **({"DPEMULATOR_BLOB_URL": self.azurite.base_url + "/"} if self.azurite.running else {}),
         }
 
     def user_env(self):
@@ -229,6 +233,9 @@ class App:
             t0 = time.monotonic()
             self.seed_once()
             log.info("world ready in %.1fs", time.monotonic() - t0)
+            t0 = time.monotonic()
+            if self.azurite.start():
+                log.info("Azurite up in %.1fs", time.monotonic() - t0)
             resumed = self.engine.resume()
             if resumed:
                 log.info("resumed %d in-flight job(s)", resumed)
@@ -254,6 +261,7 @@ class App:
                 self.httpd.server_close()
             self.engine.stop()
             self.state.save()
+            self.azurite.stop()
             self.clusters.stop_all()
             for name in (PID_FILE,):
                 try:

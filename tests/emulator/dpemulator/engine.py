@@ -20,6 +20,8 @@ from .util import hex_id, new_guid, norm_id, now
 log = logging.getLogger("dpemulator.engine")
 
 TERMINAL = ("Completed", "Failed", "Cancelled")
+# The server-wide files of a flexible server's backup: (pg_dumpall part, the file's name in a restore as files).
+SERVER_FILES = (("roles", "roles"), ("tablespaces", "tablespace"), ("schema", "schema"))
 
 
 class Cancelled(Exception):
@@ -57,6 +59,10 @@ class Engine:
             for db in dbs:
                 size += pg.dump_database(server, db, os.path.join(folder, db + ".dump"))
                 files[db] = db + ".dump"
+            if not bi["database"]:
+                # A flexible server's backup is the whole server: its roles, tablespaces and schema too.
+                for what, _name in SERVER_FILES:
+                    size += pg.dump_globals(server, os.path.join(folder, "_%s.sql" % what), what)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -328,16 +334,42 @@ class Engine:
         self._update(guid, bytes=os.path.getsize(dump))
 
     def _restore_files(self, guid, plan, paths):
-        storage = self.app.storage
         total = 0
         names = []
-        for db, path in sorted(paths.items()):
-            # Single server: one file '<prefix>.dump'; flexible server: one per database (emulator-chosen names).
-            blob = plan["prefix"] + ("_%s.dump" % db if plan.get("per_database") else ".dump")
-            storage.store_file(plan["account"], plan["container"], blob, path)
+        for blob, path in self._file_blobs(plan, paths):
+            self._store_blob(plan, blob, path)
             names.append(blob)
             total += os.path.getsize(path)
         self._update(guid, bytes=total, blobs=names)
+
+    @staticmethod
+    def _file_blobs(plan, paths):
+        """(blob name, local file) of a restore as files. Single server: '<prefix>.dump' (emulator-chosen). Flexible
+        server, as Microsoft documents its vaulted backups restored as files: a '<database>.sql' per database (a
+        pg_dump custom-format archive, for pg_restore), 'roles.sql', 'tablespace.sql' and 'schema.sql' (plain SQL of
+        the whole server), each name after '<prefix>_' (how the prefix is joined is emulator-chosen)."""
+        prefix = plan["prefix"]
+        if not plan.get("per_database"):
+            return [(prefix + ".dump", path) for _db, path in sorted(paths.items())]
+        out = [("%s_%s.sql" % (prefix, db), path) for db, path in sorted(paths.items())]
+        folder = os.path.dirname(next(iter(paths.values()))) if paths else None
+        for what, name in SERVER_FILES:
+            path = os.path.join(folder, "_%s.sql" % what) if folder else ""
+            if os.path.isfile(path):
+                out.append(("%s_%s.sql" % (prefix, name), path))
+        return out
+
+    def _store_blob(self, plan, blob, path):
+        if self.app.azurite.serves(plan.get("destination")):
+            self.app.azurite.upload_file(plan["account"], plan["container"], blob, path)
+        else:
+            self.app.storage.store_file(plan["account"], plan["container"], blob, path)
+
+    def _remove_blob(self, plan, blob):
+        if self.app.azurite.serves(plan.get("destination")):
+            self.app.azurite.delete_blob(plan["account"], plan["container"], blob)
+        else:
+            self.app.storage.remove_blob(plan["account"], plan["container"], blob)
 
     def _cleanup(self, guid):
         """Undo a restore's partial effects after a failure or cancellation (not a database we did not make)."""
@@ -349,7 +381,7 @@ class Engine:
                                  plan["database"])
             elif plan.get("kind") == "files":
                 for blob in job.get("blobs") or []:
-                    self.app.storage.remove_blob(plan["account"], plan["container"], blob)
+                    self._remove_blob(plan, blob)
         except Exception:
             log.exception("cleanup of job %s failed", guid)
 

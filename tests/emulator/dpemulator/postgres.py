@@ -38,6 +38,7 @@ Stable interface (the HTTP/ARM layer calls exactly this)::
     ensure_role(server, name, password, createdb=False, superuser=False)  # create or update a login role
     run_sql(server, dbname, sql, user=None, password=None) -> str    # psql -X -At -v ON_ERROR_STOP=1
     dump_database(server, dbname, out_path) -> int (bytes)           # pg_dump -Fc as admin
+    dump_globals(server, out_path, what) -> int (bytes)              # pg_dumpall roles/tablespaces/schema
     restore_database(host, port, user, password, dbname, dump_path, sslmode='prefer', jobs=1)
     check_login(host, port, user, password, dbname='postgres', sslmode='prefer') -> None
     user_can_create_db(host, port, user, password) -> bool           # rolcreatedb or rolsuper
@@ -77,7 +78,7 @@ __all__ = [
     "PostgresUnavailable", "LoginFailed", "PgError", "DatabaseExists", "DatabaseNotFound",
     "PermissionDenied", "ConnectFailed", "find_pg_bin_dir", "PgServer", "ClusterManager", "attach",
     "server_version", "database_exists", "list_databases", "create_database", "drop_database",
-    "ensure_role", "run_sql", "dump_database", "restore_database", "check_login",
+    "ensure_role", "run_sql", "dump_database", "dump_globals", "restore_database", "check_login",
     "user_can_create_db", "parse_ado_connection_string", "build_ado_connection_string",
     "create_sample_database", "table_counts", "scram_verifier",
 ]
@@ -453,6 +454,22 @@ def dump_database(server, dbname, out_path):
     try:
         _run(argv, _client_env(server.host, server.port, server.admin_user, server.admin_password),
              "pg_dump %s" % dbname, server.admin_password, timeout=None)
+        os.replace(part, out_path)
+    finally:
+        if os.path.exists(part):
+            os.unlink(part)
+    return os.path.getsize(out_path)
+
+
+def dump_globals(server, out_path, what):
+    """pg_dumpall of the server-wide part ``what`` (``roles``: --roles-only, ``tablespaces``: --tablespaces-only,
+    ``schema``: --schema-only) as plain SQL into out_path (via ``.part``); returns its size in bytes."""
+    flag = {"roles": "--roles-only", "tablespaces": "--tablespaces-only", "schema": "--schema-only"}[what]
+    part = out_path + ".part"
+    argv = [_client_bin("pg_dumpall"), "-w", flag, "-f", part]
+    try:
+        _run(argv, _client_env(server.host, server.port, server.admin_user, server.admin_password),
+             "pg_dumpall %s" % flag, server.admin_password, timeout=None)
         os.replace(part, out_path)
     finally:
         if os.path.exists(part):

@@ -233,6 +233,15 @@ def parse_container_url(url):
     return None
 
 
+def container_of(app, url):
+    """(account, container) of a container URL of the emulator's /blob/ plane, of Azure's form, or of Azurite's
+    (path style https://127.0.0.1:<azurite port>/<account>/<container>)."""
+    if app.azurite.serves(url):
+        segs = [s for s in urlsplit(url).path.split("/") if s]
+        return (segs[0].lower(), segs[1]) if len(segs) == 2 else None
+    return parse_container_url(url)
+
+
 def _identity_principal(app, bi, spec):
     vault = app.world.vaults[norm_id(bi["vault_id"])]
     if not spec.get("identity"):
@@ -268,7 +277,7 @@ def check_sync(app, bi, spec):
                               "identifier (https://<vault>.vault.azure.net/secrets/<name>[/<version>])."
                               % t["secret_uri"])
     else:
-        if parse_container_url(t["url"]) is None:
+        if container_of(app, t["url"]) is None:
             raise bad_request("restoreTargetInfo.targetDetails.url '%s' is not a blob container URL." % t["url"])
     _identity_principal(app, bi, spec)
 
@@ -421,7 +430,7 @@ def resolve_connection(app, value, target):
 
 
 def _evaluate_files(app, t, principal):
-    acct_name, container = parse_container_url(t["url"])
+    acct_name, container = container_of(app, t["url"])
     acct = app.world.storage_accounts.get(acct_name)
     if acct is None or container not in app.storage.containers(acct["name"]):
         raise UserError("UserErrorContainerNotAccessible", "The container '%s' of storage account '%s' was not found "

@@ -149,5 +149,10 @@ def test_flexible_server_restores_as_files_per_database(emu):
     job = _restore(emu, bi["id"], files_request(emu, rp["name"], prefix, rehydration=None))
     assert job["properties"]["status"] == "Completed", job
     for db in ("inventory", "orders"):
-        blob = _blob_get(emu, "%s_%s.dump" % (prefix, db))
+        blob = _blob_get(emu, "%s_%s.sql" % (prefix, db))
         assert blob.status_code == 200 and blob.content[:5] == b"PGDMP"
+    # the server-wide files Microsoft documents: roles, tablespaces, schema (plain SQL)
+    roles = _blob_get(emu, "%s_roles.sql" % prefix)
+    assert roles.status_code == 200 and b"CREATE ROLE flexadmin" in roles.content
+    for name in ("tablespace", "schema"):
+        assert _blob_get(emu, "%s_%s.sql" % (prefix, name)).status_code == 200
