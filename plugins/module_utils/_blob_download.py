@@ -1,0 +1,224 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, Azure Backup Data Protection collection contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# INTERNAL USE ONLY: private to the azure_backup.dataprotection collection; no compatibility promise.
+"""The files a restore as files wrote: find them in their container, download them (streamed, resumable, checked).
+
+azure-storage-blob does the HTTP (imported here only, guarded). A download goes to ``<dest>.part`` in 4 MiB chunks;
+the blob's ETag is kept beside it (``<dest>.etag``), so a download broken off (a dropped connection, or the process
+killed) continues from the bytes already there with a ranged read of the same blob version. Length and Content-MD5
+(when the blob has one) are checked before ``<dest>`` appears.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import re
+from urllib.parse import urlsplit
+
+from ansible_collections.azure_backup.dataprotection.plugins.module_utils._errors import DataProtectionError
+
+try:
+    from azure.core import MatchConditions
+    from azure.core.exceptions import (
+        AzureError, ClientAuthenticationError, HttpResponseError, ResourceModifiedError, ResourceNotFoundError,
+    )
+    from azure.storage.blob import ContainerClient
+    HAS_BLOB = True
+    BLOB_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - the module reports it with missing_required_lib
+    HAS_BLOB = False
+    BLOB_IMPORT_ERROR = exc
+    AzureError = HttpResponseError = ResourceNotFoundError = ClientAuthenticationError = Exception
+    ResourceModifiedError = Exception
+
+CHUNK = 4 * 1024 * 1024
+ATTEMPTS = 5
+# The server-wide files of a flexible server's restore as files (Microsoft: roles.sql, tablespace.sql, schema.sql),
+# each '<prefix>_<name>.sql' next to the '<prefix>_<database>.sql' archives.
+SERVER_FILES = ('roles', 'tablespace', 'schema')
+READER_ACTION = ("Assign 'Storage Blob Data Reader' (or Contributor, to delete the files afterwards) on the storage "
+                 "account or the container to the identity that runs Ansible: Owner and Contributor do not include "
+                 "reading blob data.")
+
+
+def split_destination(destination):
+    """(container_url, prefix) of a restore job's recoveryDestination ('<container url>/<prefix>')."""
+    parts = urlsplit(str(destination or '').strip())
+    segs = [s for s in parts.path.split('/') if s]
+    if parts.scheme.lower() != 'https' or len(segs) < 2:
+        raise ValueError(f"the job's recovery destination '{destination}' is not '<container url>/<file prefix>': "
+                         "is it a restore as files?")
+    head = '/'.join(segs[:-1])
+    return f'{parts.scheme.lower()}://{parts.netloc}/{head}', segs[-1]
+
+
+def database_blob(prefix, database):
+    return f'{prefix}_{database}.sql'
+
+
+def classify(names, prefix):
+    """{'databases': {db: blob}, 'server_files': {kind: blob}} of the blob names under `prefix`.
+
+    A flexible server's files are '<prefix>_<database>.sql' and '<prefix>_<roles|tablespace|schema>.sql'; a single
+    server's file is '<prefix>.dump' (its database has no name in it: key '')."""
+    databases, server_files = {}, {}
+    for name in names:
+        if name == f'{prefix}.dump':
+            databases[''] = name
+            continue
+        match = re.fullmatch(re.escape(prefix) + r'_(.+)\.sql', name)
+        if not match:
+            continue
+        what = match.group(1)
+        if what in SERVER_FILES:
+            server_files[what] = name
+        else:
+            databases[what] = name
+    return {'databases': databases, 'server_files': server_files}
+
+
+def md5_hex(value):
+    """Content-MD5 as the SDK gives it (bytes/bytearray) -> hex; None when there is none."""
+    if not value:
+        return None
+    if isinstance(value, str):
+        try:
+            value = base64.b64decode(value)
+        except (binascii.Error, ValueError):
+            return None
+    return binascii.hexlify(bytes(value)).decode()
+
+
+def blob_error(exc, what, container_url):
+    """DataProtectionError for an azure-storage-blob / azure-identity failure, saying what to change."""
+    code = getattr(exc, 'error_code', None)
+    status = getattr(getattr(exc, 'response', None), 'status_code', None) or getattr(exc, 'status_code', None)
+    text = str(getattr(exc, 'message', None) or exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    if isinstance(exc, ClientAuthenticationError) and status is None:
+        return DataProtectionError(what, text, code='AuthenticationFailed', recommended_actions=[
+            'Check the credentials (client_id, secret, tenant) of the identity that runs Ansible.'])
+    if code in ('AuthorizationPermissionMismatch', 'AuthorizationFailure') or status == 403:
+        return DataProtectionError(what, text, code=code or 'AuthorizationPermissionMismatch', status=status,
+                                   recommended_actions=[READER_ACTION])
+    if code == 'ContainerNotFound' or (status == 404 and code is None):
+        return DataProtectionError(what, f'the container {container_url} does not exist.', code='ContainerNotFound',
+                                   status=status, recommended_actions=[
+                                       'Give the container the restore as files wrote to (the job\'s recovery '
+                                       'destination), or run the restore as files again.'])
+    if code == 'BlobNotFound':
+        return DataProtectionError(what, 'the file is gone from the container (deleted after the restore?).',
+                                   code='BlobNotFound', status=status, recommended_actions=[
+                                       'Run the restore as files again, then load its files.'])
+    if status is None:
+        return DataProtectionError(what, text, code='StorageUnreachable', recommended_actions=[
+            f'The runner must reach {container_url} over HTTPS (443): check DNS, proxy, firewall and the storage '
+            "account's network rules (public access or a private endpoint the runner can use)."])
+    return DataProtectionError(what, text, code=code or f'HTTP{status}', status=status)
+
+
+class RestoredFiles:
+    """The files under one prefix of one container, read with an azure-identity credential."""
+
+    def __init__(self, container_url, credential, client=None):
+        self.container_url = container_url.rstrip('/')
+        self.client = client or ContainerClient.from_container_url(
+            self.container_url, credential=credential, max_single_get_size=CHUNK, max_chunk_get_size=CHUNK)
+
+    def list(self, prefix):
+        """[{name, size, etag, md5}] of the blobs whose names start with `prefix`."""
+        try:
+            return [{'name': b.name, 'size': b.size, 'etag': b.etag,
+                     'md5': md5_hex(getattr(b.content_settings, 'content_md5', None))}
+                    for b in self.client.list_blobs(name_starts_with=prefix)]
+        except AzureError as exc:
+            raise blob_error(exc, f'Could not list the restored files in {self.container_url}',
+                             self.container_url) from exc
+
+    def delete(self, name):
+        try:
+            self.client.delete_blob(name)
+            return True
+        except ResourceNotFoundError:
+            return False
+        except AzureError as exc:
+            raise blob_error(exc, f'Could not delete {name} from {self.container_url}', self.container_url) from exc
+
+    def download(self, blob, dest, attempts=ATTEMPTS, progress=None):
+        """Download `blob` ({name, size, etag, md5}) to `dest`; resume a '.part' of the same ETag.
+
+        Returns {'bytes': downloaded now, 'resumed_from': bytes already there, 'attempts': n}."""
+        part, tag_file = dest + '.part', dest + '.etag'
+        same = _etag(_read(tag_file)) == _etag(blob['etag'])   # listings and properties quote it differently
+        if os.path.exists(dest) and same and os.path.getsize(dest) == blob['size']:
+            return {'bytes': 0, 'resumed_from': blob['size'], 'attempts': 0}
+        if not same or not os.path.exists(part):
+            _write_private(part, b'')
+            _write_private(tag_file, blob['etag'].encode())
+        digest = hashlib.md5()
+        with open(part, 'rb') as fh:   # the bytes from an earlier attempt count towards the MD5
+            for chunk in iter(lambda: fh.read(CHUNK), b''):
+                digest.update(chunk)
+        resumed_from = offset = os.path.getsize(part)
+        tried = 0
+        while offset < blob['size']:
+            tried += 1
+            try:
+                stream = self.client.download_blob(blob['name'], offset=offset, length=blob['size'] - offset,
+                                                   etag=blob['etag'], match_condition=MatchConditions.IfNotModified,
+                                                   max_concurrency=1)
+                with open(part, 'ab') as fh:
+                    for chunk in stream.chunks():
+                        fh.write(chunk)
+                        digest.update(chunk)
+                        offset += len(chunk)
+                        if progress:
+                            progress(offset, blob['size'])
+            except ResourceModifiedError as exc:
+                os.unlink(part)
+                raise DataProtectionError(f"Could not download {blob['name']}", 'the file changed while it was being '
+                                          'downloaded.', code='BlobModified', recommended_actions=[
+                                              'Run the task again: it starts that file afresh.']) from exc
+            except (HttpResponseError, ResourceNotFoundError, ClientAuthenticationError) as exc:
+                raise blob_error(exc, f"Could not download {blob['name']}", self.container_url) from exc
+            except AzureError as exc:   # a broken connection: go on from what arrived
+                offset = os.path.getsize(part)
+                if tried >= attempts:
+                    raise blob_error(exc, f"Could not download {blob['name']} ({offset} of {blob['size']} bytes "
+                                     f"after {tried} attempts)", self.container_url) from exc
+        size = os.path.getsize(part)
+        if size != blob['size']:
+            os.unlink(part)
+            raise DataProtectionError(f"Could not download {blob['name']}", f'got {size} bytes, the blob has '
+                                      f"{blob['size']}.", code='BlobLengthMismatch',
+                                      recommended_actions=['Run the task again.'])
+        if blob.get('md5') and digest.hexdigest() != blob['md5']:
+            os.unlink(part)
+            raise DataProtectionError(f"Could not download {blob['name']}", 'the MD5 of the downloaded bytes '
+                                      f"({digest.hexdigest()}) is not the blob's Content-MD5 ({blob['md5']}).",
+                                      code='BlobMd5Mismatch', recommended_actions=['Run the task again.'])
+        os.replace(part, dest)
+        return {'bytes': size - resumed_from, 'resumed_from': resumed_from, 'attempts': tried}
+
+
+def _etag(value):
+    return (value or '').strip().strip('"')
+
+
+def _read(path):
+    try:
+        with open(path, 'rb') as fh:
+            return fh.read().decode()
+    except OSError:
+        return None
+
+
+def _write_private(path, data):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, 'wb') as fh:
+        fh.write(data)
