@@ -34,8 +34,21 @@ try:
 except ImportError as exc:  # pragma: no cover - the module reports it with missing_required_lib
     HAS_BLOB = False
     BLOB_IMPORT_ERROR = exc
-    AzureError = HttpResponseError = ResourceNotFoundError = ClientAuthenticationError = Exception
-    ResourceModifiedError = Exception
+
+    class AzureError(Exception):
+        """Stand-ins, so that the except clauses below stay valid without the SDK."""
+
+    class HttpResponseError(AzureError):
+        pass
+
+    class ResourceNotFoundError(HttpResponseError):
+        pass
+
+    class ResourceModifiedError(HttpResponseError):
+        pass
+
+    class ClientAuthenticationError(HttpResponseError):
+        pass
 
 CHUNK = 4 * 1024 * 1024
 ATTEMPTS = 5
@@ -160,6 +173,7 @@ class RestoredFiles:
         if not same or not os.path.exists(part):
             _write_private(part, b'')
             _write_private(tag_file, blob['etag'].encode())
+        os.chmod(part, 0o600)
         digest = hashlib.md5()
         with open(part, 'rb') as fh:   # the bytes from an earlier attempt count towards the MD5
             for chunk in iter(lambda: fh.read(CHUNK), b''):
@@ -172,6 +186,7 @@ class RestoredFiles:
                 stream = self.client.download_blob(blob['name'], offset=offset, length=blob['size'] - offset,
                                                    etag=blob['etag'], match_condition=MatchConditions.IfNotModified,
                                                    max_concurrency=1)
+                before = offset
                 with open(part, 'ab') as fh:
                     for chunk in stream.chunks():
                         fh.write(chunk)
@@ -179,6 +194,8 @@ class RestoredFiles:
                         offset += len(chunk)
                         if progress:
                             progress(offset, blob['size'])
+                if offset == before:    # the blob ends before its listed length: checked below, never a loop
+                    break
             except ResourceModifiedError as exc:
                 os.unlink(part)
                 raise DataProtectionError(f"Could not download {blob['name']}", 'the file changed while it was being '

@@ -121,8 +121,8 @@ options:
     default: true
   role:
     description:
-      - C(pg_restore --role): run the load as this role (O(login_user) must be a member), so that it owns what it
-        creates.
+      - Run the load as this role (C(pg_restore --role)); O(login_user) must be a member. The role then owns what the
+        load creates.
     type: str
   no_privileges:
     description:
@@ -240,7 +240,10 @@ files:
     prefix: {description: The file prefix., type: str, sample: flex-20250131}
     archive: {description: The blob that was (or would be) loaded., type: str, sample: flex-20250131_inventory.sql}
     size: {description: Its size in bytes., type: int, sample: 1048576}
-    md5: {description: Its Content-MD5 (hex), when the blob has one., type: str, sample: 9e107d9d372bb6826bd81d3542a419d6}
+    md5:
+      description: Its Content-MD5 (hex), when the blob has one.
+      type: str
+      sample: 9e107d9d372bb6826bd81d3542a419d6
     databases: {description: Every database with an archive under the prefix., type: list, elements: str,
                 sample: [inventory, orders]}
     server_files:
@@ -253,7 +256,10 @@ download:
   type: dict
   contains:
     bytes: {description: Bytes downloaded by this run., type: int, sample: 1048576}
-    resumed_from: {description: Bytes that an earlier, broken download had already fetched., type: int, sample: 0}
+    resumed_from:
+      description: Bytes that an earlier, broken download had already fetched.
+      type: int
+      sample: 0
     attempts: {description: Ranged reads needed., type: int, sample: 1}
 tables:
   description: Exact row count of every table of the database (C(schema.table)), after the load.

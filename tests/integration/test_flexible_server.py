@@ -163,8 +163,8 @@ def test_an_interrupted_load_is_dropped_and_loaded_again(emulator, restored_file
     # what a kill during pg_restore leaves: the marker says 'loading', the load stopped half-way
     comment = emulator.psql(TARGET, 'postgres', "SELECT shobj_description(oid, 'pg_database') FROM pg_database "
                             "WHERE datname = '%s'" % target_db)[0][0]
-    emulator.psql(TARGET, 'postgres', "COMMENT ON DATABASE %s IS '%s'" % (target_db,
-                                                                        comment.replace('complete', 'loading')))
+    loading = comment.replace('complete', 'loading')
+    emulator.psql(TARGET, 'postgres', "COMMENT ON DATABASE %s IS '%s'" % (target_db, loading))
     emulator.psql(TARGET, target_db, 'DELETE FROM employees WHERE emp_id % 2 = 0')
     _r, again = load(run_module, emulator, restored_files, target_database=target_db)
     assert again['status'] == 'changed' and again['result']['database']['state'] == 'interrupted', again
@@ -204,12 +204,11 @@ def test_bad_target_input_fails_clearly_and_leaves_nothing(emulator, restored_fi
 
 def test_missing_container_and_gone_files(emulator, run_module, unique_name):
     base = dict(target_login(emulator), target_database=unique_name('flexgone'), source_database=DB)
-    _r, record = run_module('pg_restore_files_to_server', dict(base, container_url=azurite_container(emulator,
-                                                                                                  'no-such-container'),
-                                                              file_prefix='x'))
+    missing = azurite_container(emulator, 'no-such-container')
+    _r, record = run_module('pg_restore_files_to_server', dict(base, container_url=missing, file_prefix='x'))
     assert record['status'] == 'failed' and record['result']['error']['code'] == 'ContainerNotFound', record
-    _r, record = run_module('pg_restore_files_to_server', dict(base, container_url=azurite_container(emulator),
-                                                              file_prefix='never-restored'))
+    gone = dict(base, container_url=azurite_container(emulator), file_prefix='never-restored')
+    _r, record = run_module('pg_restore_files_to_server', gone)
     assert record['status'] == 'failed' and record['result']['error']['code'] == 'RestoredFilesNotFound', record
     assert 'run the restore as files again' in record['result']['msg']
 
