@@ -7,6 +7,9 @@ Usage: _demo_helper.py STATE_DIR COMMAND [ARGS...]
   field FILE KEY               print one field of a recovery point JSON (name, time)
   extravars                    the restore playbook's extra vars for the demo world, as JSON
   last-restore-job             the newest restore job, read with the collection's dataprotection_job_info module
+  checksum SERVER DB           md5 of the employees table's rows (ordered), to compare a restore with its source
+  flex-extravars RP            restore_flexible_server's extra vars: point RP of sourceflexserver, database orders,
+                               into targetflexserver/FLEX_TARGET_DB, the files through Azurite
 """
 import json
 import os
@@ -17,6 +20,7 @@ import ssl
 
 VAULT, VAULT_RG = "TestBkpVault", "testBkpVaultRG"
 TARGET_DB = "emprestored21"
+FLEX_TARGET_DB = "orders_restored"
 
 
 def env(state):
@@ -74,6 +78,35 @@ def main(state, cmd, *args):
             "admin_user": target["admin_user"],
             "admin_password": target["admin_password"],
             # The emulator applies role assignments at once and answers quickly: poll often.
+            "validate_delay": 2,
+            "poll_interval": 2,
+            "wait_timeout": 600,
+        }))
+    elif cmd == "checksum":
+        print(psql(state, args[0], args[1], "SELECT md5(string_agg(e::text, '|' ORDER BY emp_id)) FROM employees e"))
+    elif cmd == "flex-extravars":
+        servers = control(state, "GET", "/_emulator/servers")
+        source, target = servers["sourceflexserver"], servers["targetflexserver"]
+        e = env(state)
+        account_id = "/subscriptions/%s/resourceGroups/targetrg/providers/Microsoft.Storage/storageAccounts/" \
+            "targetossstorage" % e["AZURE_SUBSCRIPTION_ID"]
+        print(json.dumps({
+            "vault_name": VAULT,
+            "vault_resource_group": VAULT_RG,
+            "datasource_id": source["id"],
+            "recovery_point_id": args[0],
+            # Azurite, the emulator's blob storage for this path (the account's primary endpoint is the emulator's
+            # own blob plane, so the account is named too)
+            "target_container_url": e["DPEMULATOR_BLOB_URL"] + "targetossstorage/restored-files",
+            "target_storage_account_id": account_id,
+            "target_file_prefix": "demo-flex",
+            "target_host": target["host"],
+            "target_port": target["port"],
+            "source_database": "orders",
+            "target_database": FLEX_TARGET_DB,
+            "login_user": target["admin_user"],
+            "login_password": target["admin_password"],
+            "ssl_root_cert": os.path.join(state, "ca.pem"),
             "validate_delay": 2,
             "poll_interval": 2,
             "wait_timeout": 600,

@@ -8,7 +8,10 @@
 #   3. runs the collection's restore playbook (recovery point lookup, Key Vault secret, permissions of the
 #      vault's identity, validation, restore, wait) into the new database emprestored21 on targetossserver,
 #   4. prints what was restored and compares row counts: source at backup time, source now, restored,
-#   5. stops the emulator and its PostgreSQL clusters and removes the state folder (also on failure).
+#   5. the same for a flexible server: backs up sourceflexserver, writes more rows to its database orders, runs
+#      playbooks/restore_flexible_server.yml (restore as files into Azurite, then pg_restore_files_to_server into
+#      the new database orders_restored on targetflexserver over TLS) and compares count and checksum,
+#   6. stops the emulator and its PostgreSQL clusters and removes the state folder (also on failure).
 # Re-runnable: each run starts from a fresh state folder.
 set -euo pipefail
 
@@ -87,3 +90,33 @@ if [ "$rows_restored" != "$rows_at_backup" ]; then
 fi
 echo
 echo "OK: the restored database holds exactly the rows of the recovery point."
+
+say "Flexible server: backing up sourceflexserver (every database, plus roles.sql, tablespace.sql, schema.sql)"
+flex_rows_at_backup=$(emu count sourceflexserver orders)
+flex_sum_at_backup=$(emu checksum sourceflexserver orders)
+emu backup sourceflexserver >"$state/flex-backup.json"
+flex_rp=$(emu field "$state/flex-backup.json" name)
+echo "recovery point $flex_rp, orders: $flex_rows_at_backup employees"
+emu add-rows sourceflexserver orders 40
+flex_rows_now=$(emu count sourceflexserver orders)
+
+say "Restoring database orders of that point into orders_restored on targetflexserver (ansible-playbook:"
+echo "    restore as files into the container, wait, download, create the database, pg_restore, verify)"
+emu flex-extravars "$flex_rp" >"$state/flex-extravars.json"
+chmod 600 "$state/flex-extravars.json"
+ANSIBLE_NOCOLOR=${ANSIBLE_NOCOLOR:-0} ansible-playbook azure_backup.dataprotection.restore_flexible_server \
+    -e "@$state/flex-extravars.json" | tee "$state/flex-playbook.log"
+flex_rows_restored=$(emu count targetflexserver orders_restored)
+flex_sum_restored=$(emu checksum targetflexserver orders_restored)
+
+say "What was restored (flexible server)"
+printf '  %-34s %8s  %s\n' "employees rows" "count" "md5 of the rows" \
+    "source at the recovery point" "$flex_rows_at_backup" "$flex_sum_at_backup" \
+    "source now" "$flex_rows_now" "$(emu checksum sourceflexserver orders)" \
+    "restored (targetflexserver)" "$flex_rows_restored" "$flex_sum_restored"
+if [ "$flex_rows_restored" != "$flex_rows_at_backup" ] || [ "$flex_sum_restored" != "$flex_sum_at_backup" ]; then
+    echo "MISMATCH: orders_restored should hold exactly the rows of the recovery point" >&2
+    exit 1
+fi
+echo
+echo "OK: the flexible server's database was restored to another flexible server with the rows of the recovery point."
