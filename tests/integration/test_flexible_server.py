@@ -9,6 +9,7 @@ and bad-input behaviour against the same real parts (Azurite, PostgreSQL, the em
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from pathlib import Path
@@ -249,3 +250,47 @@ def test_delete_blobs_removes_the_loaded_archive_only(emulator, point, run_modul
                       delete_blobs=True)
     assert record['status'] == 'changed', record
     assert record['result']['blobs_deleted'] == ['%s_%s.sql' % (prefix, DB)]
+
+
+def test_flexible_path_at_vvvv_leaks_no_secret(emulator, point, run_playbook, run_module, unique_name):
+    """The whole flexible path at -vvvv with the server login read from a Key Vault connection string: no secret in
+    stdout, stderr, any task result or the emulator's log; then a wrong password at -vvvv does not show either."""
+    from test_secrets import leaks  # pylint: disable=import-outside-toplevel,import-error
+    rp, snap = point
+    info = emulator.server(TARGET)
+    secret = unique_name('flexconn').replace('_', '-')
+    _r, stored = run_module('keyvault_secret', {
+        'vault_uri': emulator.kv_uri('targetosskv'), 'name': secret,
+        'connection': {'host': 'targetflexserver.postgres.database.azure.com', 'user': info['admin_user'],
+                       'password': info['admin_password']}})
+    assert stored['status'] == 'changed', stored
+    connection_string = emulator.arm('GET', emulator.kv_uri('targetosskv') + 'secrets/' + secret,
+                                     params={'api-version': '7.4'}, scope='https://vault.azure.net/.default'
+                                     ).json()['value']
+    target_db = unique_name('flexvvvv')
+    extravars = {'vault_name': 'TestBkpVault', 'vault_resource_group': 'testBkpVaultRG',
+                 'backup_instance_name': emulator.backup_instance(SOURCE)['name'], 'recovery_point_id': rp['name'],
+                 'target_container_url': azurite_container(emulator),
+                 'target_storage_account_id': storage_account_id(emulator),
+                 'target_file_prefix': unique_name('flexv').replace('_', '-'), 'target_host': info['host'],
+                 'target_port': info['port'], 'source_database': DB, 'target_database': target_db,
+                 'login_secret_uri': emulator.kv_uri('targetosskv') + 'secrets/' + secret,
+                 'ssl_root_cert': emulator.ca, 'poll_interval': 1, 'validate_delay': 1}
+    log_offset = len(emulator.log_text())
+    run = run_playbook('restore_flexible_server', extravars, verbosity=4).assert_ok()
+    assert emulator.psql(TARGET, target_db, SNAPSHOT_SQL)[0] == snap
+    secrets = set(emulator.secret_values()) | {connection_string, emulator.token(),
+                                               emulator.token('https://storage.azure.com/.default')}
+    assert info['admin_password'] in secrets
+    assert 'task path:' in run.stdout and '"invocation"' in run.stdout, 'not a -vvvv run'
+    assert leaks(run.stdout, secrets) == [], 'secret in stdout'
+    assert leaks(run.stderr, secrets) == [], 'secret in stderr'
+    assert leaks(json.dumps(run.results), secrets) == [], 'secret in a task result'
+    assert leaks(emulator.log_text()[log_offset:], secrets) == [], 'secret in the emulator log'
+    # a wrong password, at -vvvv: the failure says what to check and shows no password
+    wrong = 'Wrong-Flex-Pw-0000'
+    failed = run_playbook('restore_flexible_server', dict(extravars, login_secret_uri='', login_user=info['admin_user'],
+                                                          login_password=wrong, target_database=target_db + 'x'),
+                          verbosity=4)
+    assert failed.rc != 0 and 'login_user and the password' in failed.output
+    assert leaks(failed.output + json.dumps(failed.results), secrets | {wrong}) == []

@@ -1,0 +1,107 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, Azure Backup Data Protection collection contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""pg_restore_files_to_server killed for real (SIGKILL of ansible-playbook and everything below it) during the download
+and during pg_restore, then run again: it finishes, the rows are right and nothing is loaded twice. A flexible server
+database of some tens of MB (an emulator of its own, so that the other tests' backups stay small) makes both phases
+last long enough to be caught."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import play_text  # pylint: disable=import-error
+from test_flexible_server import DB, SOURCE, TARGET, azurite_container, pytestmark  # noqa: F401 pylint: disable=import-error
+
+ROWS = 300000
+COUNT_SQL = "SELECT count(*), md5(string_agg(id::text || pad, ',' ORDER BY id)) FROM bulk"
+
+
+@pytest.fixture(scope='module')
+def big(emulator_session_factory, run_module):
+    emu = emulator_session_factory('granted')
+    emu.psql(SOURCE, DB, "CREATE TABLE bulk (id int PRIMARY KEY, pad text); INSERT INTO bulk SELECT g, "
+             "md5(g::text) || md5((g * 7)::text) FROM generate_series(1, %d) g" % ROWS)
+    rp = emu.backup(SOURCE)
+    snap = emu.psql(SOURCE, DB, COUNT_SQL)[0]
+    prefix = 'flexbig-' + uuid.uuid4().hex[:8]
+    _r, record = run_module('pg_restore', {
+        'vault_name': 'TestBkpVault', 'resource_group': 'testBkpVaultRG',
+        'backup_instance_name': emu.backup_instance(SOURCE)['name'], 'recovery_point_id': rp['name'],
+        'target_container_url': azurite_container(emu), 'target_file_prefix': prefix, 'wait': True,
+        'poll_interval': 1}, emulator=emu)
+    assert record['status'] == 'changed', record
+    return emu, record['result']['job_id'], snap
+
+
+def _task(emu, job_id, target_db, download_dir):
+    info = emu.server(TARGET)
+    return [{'name': 'Load', 'module': 'pg_restore_files_to_server', 'params': {
+        'vault_name': 'TestBkpVault', 'resource_group': 'testBkpVaultRG', 'job_id': job_id, 'source_database': DB,
+        'target_database': target_db, 'host': info['host'], 'port': int(info['port']),
+        'login_user': info['admin_user'], 'login_password': info['admin_password'], 'ssl_root_cert': emu.ca,
+        'download_dir': str(download_dir)}}]
+
+
+def _pids_named(name):
+    found = []
+    for entry in Path('/proc').iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / 'comm').read_text().strip() == name:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _kill_when(running, ready, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert running.proc.poll() is None, 'the run ended before it could be killed'
+        assert time.monotonic() < deadline, 'the moment to kill never came'
+        time.sleep(0.005)
+    running.kill()
+    running.proc.wait(30)
+
+
+def test_killed_during_the_download_resumes(big, run_playbook, tmp_path):
+    emu, job_id, snap = big
+    target_db = 'flexkilldl_' + uuid.uuid4().hex[:6]
+    tasks = play_text(_task(emu, job_id, target_db, tmp_path))
+
+    def partial():
+        parts = list(tmp_path.glob('azure-backup-load-*/archive.dump.part'))
+        return parts and 0 < parts[0].stat().st_size
+
+    running = run_playbook.start(tasks, emulator=emu)
+    _kill_when(running, partial)
+    left = list(tmp_path.glob('azure-backup-load-*/archive.dump.part'))[0].stat().st_size
+    assert target_db not in emu.databases(TARGET)        # killed before the load began
+    again = run_playbook(tasks, emulator=emu).assert_ok()
+    result = again.task('Load')['result']
+    assert result['download']['resumed_from'] >= left > 0
+    assert result['download']['bytes'] + result['download']['resumed_from'] == result['files']['size']
+    assert emu.psql(TARGET, target_db, COUNT_SQL)[0] == snap
+
+
+def test_killed_during_pg_restore_is_loaded_again_once(big, run_playbook, tmp_path):
+    emu, job_id, snap = big
+    target_db = 'flexkillpg_' + uuid.uuid4().hex[:6]
+    tasks = play_text(_task(emu, job_id, target_db, tmp_path))
+    running = run_playbook.start(tasks, emulator=emu)
+    _kill_when(running, lambda: bool(_pids_named('pg_restore')) and target_db in emu.databases(TARGET))
+    comment = emu.psql(TARGET, 'postgres', "SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+                       "WHERE datname = '%s'" % target_db)[0][0]
+    assert '"loading"' in comment                         # our half-loaded database, so marked
+    again = run_playbook(tasks, emulator=emu).assert_ok()
+    result = again.task('Load')['result']
+    assert result['database']['state'] == 'interrupted' and result['loaded'] is True
+    assert emu.psql(TARGET, target_db, COUNT_SQL)[0] == snap      # every row once
+    third = run_playbook(tasks, emulator=emu).assert_ok()
+    assert third.changed == 0
