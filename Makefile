@@ -260,6 +260,8 @@ demo: $(INSTALL_STAMP) $(AZURITE_STAMP)
 bench: $(INSTALL_STAMP) $(AZURITE_STAMP)
 	@if [ -f scripts/bench.py ]; then python scripts/bench.py; \
 	else echo "bench: scripts/bench.py does not exist yet" >&2; exit 1; fi
+	@# the flexible server load (pg_restore_files_to_server against download_blob + pg_restore by hand); BENCH_FLEX=0 skips it
+	@if [ "$${BENCH_FLEX:-1}" != 0 ]; then python scripts/bench_flexible.py; fi
 
 emulator-start: $(VENV_STAMP) $(AZURITE_STAMP)
 	@command -v dpemulator >/dev/null || { echo "emulator-start: dpemulator is not installed (tests/emulator/pyproject.toml missing?)" >&2; exit 1; }
