@@ -419,10 +419,12 @@ def _login(module):
     return user.split('@', 1)[0] if '@' in user and '.' not in user.split('@', 1)[1] else user, password
 
 
-def _work_dir(params, key):
+def _work_dir(params, key, create=True):
     """The private working folder of this file and target: made 0700; an existing one must be ours and private."""
     base = params['download_dir'] or tempfile.gettempdir()
     path = os.path.join(base, 'azure-backup-load-' + key[:20])
+    if not create:
+        return path
     try:
         os.makedirs(path, mode=0o700)
     except FileExistsError:
@@ -489,12 +491,16 @@ def run(module):
         raise ValueError('target_database is required: the files are of a single server database without a name.')
     key = hashlib.sha256(f'{container_url}/{archive_name}'.encode()).hexdigest()
     marker_source = key[:32]
-    work = _work_dir(params, hashlib.sha256(f'{key}|{params["host"]}|{params["port"]}|{name}'.encode()).hexdigest())
+    # Check mode leaves the working folder alone (a broken download in it stays for the real run): the pgpass file
+    # of its reads goes to a folder of its own.
+    work = _work_dir(params, hashlib.sha256(f'{key}|{params["host"]}|{params["port"]}|{name}'.encode()).hexdigest(),
+                     create=not module.check_mode)
+    session_dir = tempfile.mkdtemp(prefix='azure-backup-check-') if module.check_mode else work
     result['work_dir'] = work
     result['database'] = {'host': params['host'], 'port': params['port'], 'name': name}
     what = f"Load database {name} on {params['host']}"
     try:
-        with target.session(work):
+        with target.session(session_dir):
             try:
                 existing = target.database(name)
             except pgload.PgLoadError as err:
@@ -510,7 +516,8 @@ def run(module):
                 result['rows_total'] = sum(result['tables'].values())
                 result['msg'] = (f'Database {name} on {params["host"]} was already loaded from {archive_name}: '
                                  'nothing to do.')
-                shutil.rmtree(work, ignore_errors=True)
+                if not module.check_mode:
+                    shutil.rmtree(work, ignore_errors=True)
                 return result
             if state == 'foreign' and not params['overwrite']:
                 raise DataProtectionError(what, f'a database named {name} already exists and was not loaded from '
@@ -528,7 +535,6 @@ def run(module):
                         'foreign': ' (after dropping the existing one: overwrite)'}.get(state, '')
                 result.update(changed=True, msg=f"Would download {blob['name']} ({blob['size']} bytes) from "
                               f'{container_url} and load it into a new database {name} on {params["host"]}{drop}.')
-                shutil.rmtree(work, ignore_errors=True)
                 return result
 
             archive = os.path.join(work, 'archive.dump')
@@ -559,11 +565,13 @@ def run(module):
             result['loaded'] = True
             result['tables'] = _verify(target, name, expected)
             result['rows_total'] = sum(result['tables'].values())
-    except DataProtectionError as err:
-        module.fail_from_error(err, **result)
-    if params['delete_blobs']:
-        if files.delete(blob['name']):
+        if params['delete_blobs'] and files.delete(blob['name']):
             result['blobs_deleted'].append(blob['name'])
+    except DataProtectionError as err:
+        module.fail_from_error(err, **result)   # with changed=true when the database was made
+    finally:
+        if module.check_mode:
+            shutil.rmtree(session_dir, ignore_errors=True)
     shutil.rmtree(work, ignore_errors=True)
     result['msg'] = (f"Loaded {blob['name']} into {name} on {params['host']} ({len(result['tables'])} tables, "
                      f"{result['rows_total']} rows).")
