@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 
 from conftest import play_text  # pylint: disable=import-error
-from test_flexible_server import DB, SOURCE, TARGET, azurite_container, pytestmark  # noqa: F401 pylint: disable=import-error
+from test_flexible_server import DB, SOURCE, TARGET, azurite_container  # pylint: disable=import-error
+from test_flexible_server import pytestmark as AZURITE_NEEDED  # pylint: disable=import-error
+
+pytestmark = AZURITE_NEEDED
 
 ROWS = 300000
 COUNT_SQL = "SELECT count(*), md5(string_agg(id::text || pad, ',' ORDER BY id)) FROM bulk"
