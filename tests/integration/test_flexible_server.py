@@ -294,3 +294,16 @@ def test_flexible_path_at_vvvv_leaks_no_secret(emulator, point, run_playbook, ru
                           verbosity=4)
     assert failed.rc != 0 and 'login_user and the password' in failed.output
     assert leaks(failed.output + json.dumps(failed.results), secrets | {wrong}) == []
+
+
+def test_a_wrong_azure_secret_or_login_secret_says_which(emulator, run_module, unique_name):
+    base = dict(target_login(emulator), target_database=unique_name('flexsecret'), source_database=DB,
+                container_url=azurite_container(emulator), file_prefix='x')
+    _r, record = run_module('pg_restore_files_to_server', base, env={'AZURE_SECRET': 'not-the-client-secret'})
+    assert record['status'] == 'failed', record
+    assert record['result']['error']['code'] == 'AADSTS7000215' and 'not-the-client-secret' not in str(record)
+    no_secret = dict(base, login_secret_uri=emulator.kv_uri('targetosskv') + 'secrets/no-such-secret')
+    no_secret.pop('login_password')
+    _r, record = run_module('pg_restore_files_to_server', no_secret)
+    assert record['status'] == 'failed' and record['result']['error']['code'] == 'SecretNotFound', record
+    assert base['target_database'] not in emulator.databases(TARGET)
