@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import play_text  # pylint: disable=import-error
+from conftest import _descendants, play_text  # pylint: disable=import-error
 from test_flexible_server import DB, SOURCE, TARGET, azurite_container  # pylint: disable=import-error
 from test_flexible_server import pytestmark as AZURITE_NEEDED  # pylint: disable=import-error
 
@@ -51,16 +51,17 @@ def _task(emu, job_id, target_db, download_dir):
         'download_dir': str(download_dir)}}]
 
 
-def _pids_named(name):
-    found = []
-    for entry in Path('/proc').iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / 'comm').read_text().strip() == name:
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
+def _loading_below(root):
+    """Whether the load's pg_restore (not its 'pg_restore -l', nor another test's or the emulator's) runs below
+    `root`."""
+    for pid in _descendants(root):
+        try:
+            argv = Path('/proc/%d/cmdline' % pid).read_bytes().split(b'\0')
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b'pg_restore') and b'--exit-on-error' in argv:
+            return True
+    return False
 
 
 def _kill_when(running, ready, timeout=120):
@@ -98,7 +99,7 @@ def test_killed_during_pg_restore_is_loaded_again_once(big, run_playbook, tmp_pa
     target_db = 'flexkillpg_' + uuid.uuid4().hex[:6]
     tasks = play_text(_task(emu, job_id, target_db, tmp_path))
     running = run_playbook.start(tasks, emulator=emu)
-    _kill_when(running, lambda: bool(_pids_named('pg_restore')) and target_db in emu.databases(TARGET))
+    _kill_when(running, lambda: _loading_below(running.proc.pid))
     comment = emu.psql(TARGET, 'postgres', "SELECT shobj_description(oid, 'pg_database') FROM pg_database "
                        "WHERE datname = '%s'" % target_db)[0][0]
     assert '"loading"' in comment                         # our half-loaded database, so marked
