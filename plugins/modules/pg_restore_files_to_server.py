@@ -520,8 +520,14 @@ def run(module):
                     shutil.rmtree(work, ignore_errors=True)
                 return result
             if state == 'foreign' and not params['overwrite']:
+                # A run killed in the instant between CREATE DATABASE and its COMMENT leaves an empty database
+                # without the marker: say so when it is empty, but still never drop it unasked.
+                empty = not existing['comment'] and not target.table_counts(name)
                 raise DataProtectionError(what, f'a database named {name} already exists and was not loaded from '
-                                          f'{archive_name} by this module.', code='DatabaseAlreadyExists',
+                                          f'{archive_name} by this module' + (
+                                              ' (it is empty and has no comment: an interrupted run of this module '
+                                              'may have just created it).' if empty else '.'),
+                                          code='DatabaseAlreadyExists',
                                           recommended_actions=['Give another target_database, or set overwrite: true '
                                                                'to drop that database first (its data is lost).'])
             listing = listing if listing is not None else files.list(prefix)
