@@ -296,10 +296,12 @@ def test_flexible_path_at_vvvv_leaks_no_secret(emulator, point, run_playbook, ru
     assert leaks(failed.output + json.dumps(failed.results), secrets | {wrong}) == []
 
 
-def test_a_wrong_azure_secret_or_login_secret_says_which(emulator, run_module, unique_name):
+def test_a_wrong_azure_secret_or_login_secret_says_which(emulator, run_module, unique_name, tmp_path):
     base = dict(target_login(emulator), target_database=unique_name('flexsecret'), source_database=DB,
                 container_url=azurite_container(emulator), file_prefix='x')
-    _r, record = run_module('pg_restore_files_to_server', base, env={'AZURE_SECRET': 'not-the-client-secret'})
+    # a token cache of its own: a token cached by an earlier test would stand in for the secret
+    _r, record = run_module('pg_restore_files_to_server', base, env={'AZURE_SECRET': 'not-the-client-secret',
+                                                                      'AZURE_BACKUP_CACHE_DIR': str(tmp_path)})
     assert record['status'] == 'failed', record
     assert record['result']['error']['code'] == 'AADSTS7000215' and 'not-the-client-secret' not in str(record)
     no_secret = dict(base, login_secret_uri=emulator.kv_uri('targetosskv') + 'secrets/no-such-secret')
