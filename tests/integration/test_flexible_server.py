@@ -300,8 +300,8 @@ def test_a_wrong_azure_secret_or_login_secret_says_which(emulator, run_module, u
     base = dict(target_login(emulator), target_database=unique_name('flexsecret'), source_database=DB,
                 container_url=azurite_container(emulator), file_prefix='x')
     # a token cache of its own: a token cached by an earlier test would stand in for the secret
-    _r, record = run_module('pg_restore_files_to_server', base, env={'AZURE_SECRET': 'not-the-client-secret',
-                                                                      'AZURE_BACKUP_CACHE_DIR': str(tmp_path)})
+    env = {'AZURE_SECRET': 'not-the-client-secret', 'AZURE_BACKUP_CACHE_DIR': str(tmp_path)}
+    _r, record = run_module('pg_restore_files_to_server', base, env=env)
     assert record['status'] == 'failed', record
     assert record['result']['error']['code'] == 'AADSTS7000215' and 'not-the-client-secret' not in str(record)
     no_secret = dict(base, login_secret_uri=emulator.kv_uri('targetosskv') + 'secrets/no-such-secret')
