@@ -59,13 +59,16 @@ def point(emulator):
 @pytest.fixture(scope='module')
 def restored_files(emulator, point, run_module):
     """A finished restore as files of the point into Azurite: (job id, prefix)."""
-    prefix = 'flexfiles-' + uuid.uuid4().hex[:8]
-    rp, _snap = point
+    return restore_as_files(emulator, run_module, point[0], 'flexfiles-' + uuid.uuid4().hex[:8])
+
+
+def restore_as_files(emu, run_module, rp, prefix):
+    """Restore point `rp` of sourceflexserver as files into Azurite of `emu` and wait: (job id, prefix)."""
     _result, record = run_module('pg_restore', {
         'vault_name': 'TestBkpVault', 'resource_group': 'testBkpVaultRG',
-        'backup_instance_name': emulator.backup_instance(SOURCE)['name'], 'recovery_point_id': rp['name'],
-        'target_container_url': azurite_container(emulator), 'target_file_prefix': prefix, 'wait': True,
-        'poll_interval': 1})
+        'backup_instance_name': emu.backup_instance(SOURCE)['name'], 'recovery_point_id': rp['name'],
+        'target_container_url': azurite_container(emu), 'target_file_prefix': prefix, 'wait': True,
+        'poll_interval': 1}, emulator=emu)
     assert record['status'] == 'changed', record
     return record['result']['job_id'], prefix
 
@@ -238,16 +241,9 @@ def test_a_pg_restore_error_half_way_drops_the_database(emulator, restored_files
 
 
 def test_delete_blobs_removes_the_loaded_archive_only(emulator, point, run_module, unique_name):
-    rp, _snap = point
-    prefix = unique_name('flexdel').replace('_', '-')
-    _r, rec = run_module('pg_restore', {
-        'vault_name': 'TestBkpVault', 'resource_group': 'testBkpVaultRG',
-        'backup_instance_name': emulator.backup_instance(SOURCE)['name'], 'recovery_point_id': rp['name'],
-        'target_container_url': azurite_container(emulator), 'target_file_prefix': prefix, 'wait': True,
-        'poll_interval': 1})
-    assert rec['status'] == 'changed', rec
-    _r, record = load(run_module, emulator, (rec['result']['job_id'], prefix), target_database=unique_name('flexd'),
-                      delete_blobs=True)
+    files = restore_as_files(emulator, run_module, point[0], unique_name('flexdel').replace('_', '-'))
+    prefix = files[1]
+    _r, record = load(run_module, emulator, files, target_database=unique_name('flexd'), delete_blobs=True)
     assert record['status'] == 'changed', record
     assert record['result']['blobs_deleted'] == ['%s_%s.sql' % (prefix, DB)]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import _descendants, play_text  # pylint: disable=import-error
-from test_flexible_server import DB, SOURCE, TARGET, azurite_container  # pylint: disable=import-error
+from test_flexible_server import DB, SOURCE, TARGET, restore_as_files  # pylint: disable=import-error
 from test_flexible_server import pytestmark as AZURITE_NEEDED  # pylint: disable=import-error
 
 pytestmark = AZURITE_NEEDED
@@ -32,14 +32,8 @@ def big(emulator_session_factory, run_module):
              "md5(g::text) || md5((g * 7)::text) FROM generate_series(1, %d) g" % ROWS)
     rp = emu.backup(SOURCE)
     snap = emu.psql(SOURCE, DB, COUNT_SQL)[0]
-    prefix = 'flexbig-' + uuid.uuid4().hex[:8]
-    _r, record = run_module('pg_restore', {
-        'vault_name': 'TestBkpVault', 'resource_group': 'testBkpVaultRG',
-        'backup_instance_name': emu.backup_instance(SOURCE)['name'], 'recovery_point_id': rp['name'],
-        'target_container_url': azurite_container(emu), 'target_file_prefix': prefix, 'wait': True,
-        'poll_interval': 1}, emulator=emu)
-    assert record['status'] == 'changed', record
-    return emu, record['result']['job_id'], snap
+    job_id, _prefix = restore_as_files(emu, run_module, rp, 'flexbig-' + uuid.uuid4().hex[:8])
+    return emu, job_id, snap
 
 
 def _task(emu, job_id, target_db, download_dir):

@@ -22,6 +22,7 @@ import subprocess
 import time
 from urllib.parse import urlsplit
 
+from .clusters import _port_free, free_port as _free_port
 from .util import now
 
 log = logging.getLogger("dpemulator.azurite")
@@ -84,21 +85,6 @@ def _alive(pid):
         return done == 0
     except ChildProcessError:
         return True
-
-
-def _port_free(port):
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _TokenCredential:

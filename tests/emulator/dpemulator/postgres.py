@@ -443,38 +443,35 @@ def ensure_role(server, name, password, createdb=False, superuser=False):
                extra_secrets=(password,))
 
 
-def dump_database(server, dbname, out_path):
-    """pg_dump -Fc -Z 1 of ``dbname`` as admin into out_path; returns its size in bytes.
-
-    Written to ``out_path + '.part'`` and renamed, so a failed dump leaves nothing.  -Z 1 dumps about
-    3x faster than the default level for about the same size."""
-    _check_dbname(dbname)
+def _dump_to(server, argv, out_path, what):
+    """Run a dump tool (argv without its -f) as admin into ``out_path + '.part'``, then rename it: a failed dump
+    leaves nothing. Returns the file's size in bytes."""
     part = out_path + ".part"
-    argv = [_client_bin("pg_dump"), "-w", "-Fc", "-Z", "1", "-f", part, "-d", _dbarg(dbname)]
     try:
-        _run(argv, _client_env(server.host, server.port, server.admin_user, server.admin_password),
-             "pg_dump %s" % dbname, server.admin_password, timeout=None)
+        _run(argv[:1] + ["-f", part] + argv[1:], _client_env(server.host, server.port, server.admin_user,
+                                                            server.admin_password),
+             what, server.admin_password, timeout=None)
         os.replace(part, out_path)
     finally:
         if os.path.exists(part):
             os.unlink(part)
     return os.path.getsize(out_path)
+
+
+def dump_database(server, dbname, out_path):
+    """pg_dump -Fc -Z 1 of ``dbname`` as admin into out_path; returns its size in bytes.
+
+    -Z 1 dumps about 3x faster than the default level for about the same size."""
+    _check_dbname(dbname)
+    return _dump_to(server, [_client_bin("pg_dump"), "-w", "-Fc", "-Z", "1", "-d", _dbarg(dbname)], out_path,
+                    "pg_dump %s" % dbname)
 
 
 def dump_globals(server, out_path, what):
     """pg_dumpall of the server-wide part ``what`` (``roles``: --roles-only, ``tablespaces``: --tablespaces-only,
-    ``schema``: --schema-only) as plain SQL into out_path (via ``.part``); returns its size in bytes."""
+    ``schema``: --schema-only) as plain SQL into out_path; returns its size in bytes."""
     flag = {"roles": "--roles-only", "tablespaces": "--tablespaces-only", "schema": "--schema-only"}[what]
-    part = out_path + ".part"
-    argv = [_client_bin("pg_dumpall"), "-w", flag, "-f", part]
-    try:
-        _run(argv, _client_env(server.host, server.port, server.admin_user, server.admin_password),
-             "pg_dumpall %s" % flag, server.admin_password, timeout=None)
-        os.replace(part, out_path)
-    finally:
-        if os.path.exists(part):
-            os.unlink(part)
-    return os.path.getsize(out_path)
+    return _dump_to(server, [_client_bin("pg_dumpall"), "-w", flag], out_path, "pg_dumpall %s" % flag)
 
 
 def restore_database(host, port, user, password, dbname, dump_path, sslmode="prefer", jobs=1):
