@@ -5,7 +5,6 @@ Usage: _demo_helper.py STATE_DIR COMMAND [ARGS...]
   add-rows SERVER DB N         insert N more employees
   backup BACKUP_INSTANCE       take a backup now (control API); prints the recovery point as JSON
   field FILE KEY               print one field of a recovery point JSON (name, time)
-  extravars                    the restore playbook's extra vars for the demo world, as JSON
   last-restore-job             the newest restore job, read with the collection's dataprotection_job_info module
   checksum SERVER DB           md5 of the employees table's rows (ordered), to compare a restore with its source
   flex-extravars RP            restore_flexible_server's extra vars: point RP of sourceflexserver, database orders,
@@ -19,7 +18,6 @@ import urllib.request
 import ssl
 
 VAULT, VAULT_RG = "TestBkpVault", "testBkpVaultRG"
-TARGET_DB = "emprestored21"
 FLEX_TARGET_DB = "orders_restored"
 
 
@@ -63,25 +61,6 @@ def main(state, cmd, *args):
     elif cmd == "field":
         with open(args[0]) as fh:
             print(json.load(fh)[args[1]])
-    elif cmd == "extravars":
-        servers = control(state, "GET", "/_emulator/servers")
-        source, target = servers["sourceossserver"], servers["targetossserver"]
-        print(json.dumps({
-            "vault_name": VAULT,
-            "vault_resource_group": VAULT_RG,
-            "datasource_id": source["id"] + "/databases/empdb11",
-            "target_server_id": target["id"],
-            "target_database_name": TARGET_DB,
-            # The role stores the target server's login in this Key Vault as an ADO.NET connection string.
-            "key_vault_uri": env(state)["DPEMULATOR_URL"] + "/keyvaults/targetosskv/",
-            "secret_name": "targetossserver-restore",
-            "admin_user": target["admin_user"],
-            "admin_password": target["admin_password"],
-            # The emulator applies role assignments at once and answers quickly: poll often.
-            "validate_delay": 2,
-            "poll_interval": 2,
-            "wait_timeout": 600,
-        }))
     elif cmd == "checksum":
         print(psql(state, args[0], args[1], "SELECT md5(string_agg(e::text, '|' ORDER BY emp_id)) FROM employees e"))
     elif cmd == "flex-extravars":

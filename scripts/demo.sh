@@ -62,11 +62,11 @@ emu add-rows sourceossserver empdb11 250
 rows_now=$(emu count sourceossserver empdb11)
 
 say "Restoring the latest recovery point as the new database emprestored21 (ansible-playbook)"
-# Inputs go in a 0600 extra-vars file: the server password never appears in a command line.
-emu extravars >"$state/extravars.json"
-chmod 600 "$state/extravars.json"
+# Inputs go in a 0600 extra-vars file (the README's `dpemulator example-vars`): the server password never appears
+# in a command line.
+(umask 077 && dpemulator example-vars --state "$state" >"$state/extravars.yml")
 ANSIBLE_NOCOLOR=${ANSIBLE_NOCOLOR:-0} ansible-playbook azure_backup.dataprotection.restore_database \
-    -e "@$state/extravars.json" | tee "$state/playbook.log"
+    -e "@$state/extravars.yml" | tee "$state/playbook.log"
 
 rows_restored=$(emu count targetossserver emprestored21)
 job=$(emu last-restore-job)

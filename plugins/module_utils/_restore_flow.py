@@ -237,8 +237,8 @@ def get_vault(client, path):
     return client.json_or_raise(response, 'Get backup vault')
 
 
-def get_vault_location(client, path, vault=None):
-    vault = vault if vault is not None else get_vault(client, path)
+def get_vault_location(client, path):
+    vault = get_vault(client, path)
     location = vault.get('location')
     if not location:
         raise DataProtectionError('Get backup vault', 'the vault has no location.', code='InvalidResponse',
@@ -309,10 +309,9 @@ def prepare_restore(client, params, inputs, vault=None, select=None, before=None
     rr.check_target(datasource_type, inputs.target)
     bi_path = backup_instance_path(client, params, bi_raw)
     path = vault_path(client, params)
-    # A PostgreSQL server is backed up to a vault in its own region: the backup instance says it, without a read
-    # of the vault (read only when the backup instance does not name its datasource's region).
-    location = ((params.get('restore_location') or '').strip()
-                or (get_vault_location(client, path, vault) if vault is not None else None)
+    # A PostgreSQL server is backed up to a vault in its own region: the backup instance says it, so the vault is
+    # read only when the caller has not and the backup instance does not name its datasource's region.
+    location = ((params.get('restore_location') or '').strip() or (vault or {}).get('location')
                 or backup_instance.get('datasource_location') or get_vault_location(client, path))
     if select:
         wanted = params.get('source_datastore')

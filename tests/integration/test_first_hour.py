@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-RESTORE_TASK = 'Restore (recovery point, earlier restore, permissions, validation, restore, wait)'
+# pylint: disable-next=import-error
+from test_role_postgresql_restore import RESTORE_TASK, _database_vars as _role_vars
 
 
 @pytest.fixture(scope='module')
@@ -18,17 +19,7 @@ def demo(emulator_session_factory):
 
 
 def _database_vars(emulator, name, **extra):
-    return dict({
-        'postgresql_restore_vault_name': 'TestBkpVault',
-        'postgresql_restore_vault_resource_group': 'testBkpVaultRG',
-        'postgresql_restore_datasource_id': emulator.server_id('sourceossserver', rg='sourcerg') + '/databases/empdb11',
-        'postgresql_restore_target_server_id': emulator.server_id('targetossserver'),
-        'postgresql_restore_target_database_name': name,
-        'postgresql_restore_key_vault_uri': emulator.kv_uri('targetosskv'),
-        'postgresql_restore_secret_name': 'targetossserver-restore',
-        'postgresql_restore_admin_user': 'pgadmin@targetossserver',
-        'postgresql_restore_admin_password': emulator.server('targetossserver')['admin_password'],
-    }, **extra)
+    return dict(_role_vars(emulator, name), **extra)
 
 
 def _validations(emulator):
