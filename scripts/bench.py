@@ -43,7 +43,8 @@ BENCH_STRESS_N [20], BENCH_STRESS_THROTTLE [a fifth of ARM's], BENCH_CONCURRENCY
 threads, curl background processes], BENCH_POLL [1 s: how often every contender reads the job],
 BENCH_JOB_SECONDS [10: job length in single/defaults], BENCH_LONG_JOB_SECONDS [120], BENCH_LONG_REPEAT [1],
 BENCH_PROGRESS [1: the playbook's progress lines in every run of the restore_database playbook; 0: pg_restore waits
-in one process], BENCH_HISTORY_JOBS [100,10000: finished jobs in the vault, one history run per value],
+in one process], BENCH_CLOUD [file: ours reads the emulator's cloud metadata from its cloud.json, as the SDK
+script is given the endpoints; url: from its /metadata/endpoints, one request more], BENCH_HISTORY_JOBS [100,10000: finished jobs in the vault, one history run per value],
 BENCH_LARGE [0: 1 adds the 1 GB database], BENCH_SIZES [100 (MB)], BENCH_POINTS [10000], BENCH_DRILL [30,100],
 BENCH_KEEP [0: 1 keeps the run dir under /tmp], BENCH_OUT [.bench],
 BENCH_PUBLISH [0: 1 writes docs/benchmarks.json and the table in docs/benchmarks.md].
@@ -131,6 +132,9 @@ class Bench:
         self.long_repeat = env_int("BENCH_LONG_REPEAT", 1)
         self.history = [int(x) for x in env_list("BENCH_HISTORY_JOBS", "100,10000")]
         self.progress = os.environ.get("BENCH_PROGRESS", "1") not in ("", "0", "false", "no")
+        self.cloud = os.environ.get("BENCH_CLOUD", "file")
+        if self.cloud not in ("file", "url"):
+            raise SystemExit("BENCH_CLOUD is file or url, not %r" % self.cloud)
         self.large = full or os.environ.get("BENCH_LARGE", "0") not in ("", "0", "false", "no")
         sizes = env_list("BENCH_SIZES", "100")
         self.sizes = [int(s) for s in sizes] + ([1024] if self.large and "1024" not in sizes else [])
@@ -215,6 +219,8 @@ class Bench:
                    ANSIBLE_CALLBACKS_ENABLED="bench_events", BENCH_EVENTS=events, ANSIBLE_LOCALHOST_WARNING="0",
                    ANSIBLE_CONFIG=os.path.join(self.run_dir, "ansible.cfg"))
         env[bl.CACHE_DIR_ENV] = self.cold_cache_dir()
+        if self.cloud == "file":
+            env["AZURE_CLOUD_ENVIRONMENT"] = emu.env["DPEMULATOR_CLOUD_FILE"]
         return env
 
     def cold_cache_dir(self):
@@ -829,7 +835,8 @@ class Bench:
                        "points": self.points, "list_repeat": self.list_repeat, "stress_n": self.stress_n,
                        "stress_knobs": dict(THROTTLED, throttle=self.stress_throttle),
                        "job_seconds_single": self.job_seconds, "long_job_seconds": self.long_seconds,
-                       "long_repeat": self.long_repeat, "progress": self.progress, "history_jobs": self.history,
+                       "long_repeat": self.long_repeat, "progress": self.progress, "cloud": self.cloud,
+                       "history_jobs": self.history,
                        "history_mix": HISTORY_MIX, "emulator_knobs": MAIN_KNOBS,
                        "scale_knobs": dict(THROTTLED, throttle=self.throttle), "sample_rows": SAMPLE_ROWS,
                        "sign_in_cache": "%s: a new empty folder per run of ours" % bl.CACHE_DIR_ENV},

@@ -68,6 +68,8 @@ options:
       - The cloud to use. A name (V(AzureCloud), V(AzureUSGovernment), V(AzureChinaCloud)) or the https URL of an
         Azure Resource Manager endpoint whose C(/metadata/endpoints) document names the endpoints (Azure Stack Hub,
         the collection's emulator). Such a custom authority is used without instance discovery.
+      - Or the absolute path of a JSON file holding that C(/metadata/endpoints) document for one cloud (what
+        C(dpemulator) writes as C(cloud.json)): no metadata request at all, as with a cloud name.
       - Can also be set with the E(AZURE_CLOUD_ENVIRONMENT) environment variable.
       - To trust a private CA, set E(REQUESTS_CA_BUNDLE) to its PEM file.
     type: str

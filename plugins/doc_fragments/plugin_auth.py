@@ -62,7 +62,8 @@ options:
   cloud_environment:
     description:
       - V(AzureCloud) when not set, V(AzureUSGovernment), V(AzureChinaCloud), or the https URL of an Azure Resource
-        Manager endpoint that serves C(/metadata/endpoints) (Azure Stack Hub, the collection's emulator).
+        Manager endpoint that serves C(/metadata/endpoints) (Azure Stack Hub, the collection's emulator), or the
+        absolute path of a JSON file holding that document for one cloud (no metadata request).
       - Trust a private CA with E(REQUESTS_CA_BUNDLE).
     type: str
     env:

@@ -120,8 +120,8 @@ METADATA_TIMEOUT = 30
 METADATA_RETRY_SECONDS = 30
 METADATA_MAX_RETRY_AFTER = 10
 _CLOUD_HINT = ('Check cloud_environment (or AZURE_CLOUD_ENVIRONMENT): it is AzureCloud, AzureUSGovernment, '
-               'AzureChinaCloud or the https URL of an Azure Resource Manager endpoint that serves '
-               '/metadata/endpoints.')
+               'AzureChinaCloud, the https URL of an Azure Resource Manager endpoint that serves '
+               '/metadata/endpoints, or the absolute path of a JSON file holding that document for one cloud.')
 # The Azure CLI's public client id: azure.azcollection's default for ad_user/password sign-in.
 CLI_CLIENT_ID = '04b07795-8ddb-461a-bbee-02f9e1bf7b46'
 _CREDENTIAL_KEYS = ('subscription_id', 'client_id', 'secret', 'tenant', 'ad_user', 'password',
@@ -156,8 +156,28 @@ def get_cloud(cloud_environment, verify=True, session=None, warn=None, cache=Non
         if cache is not None:
             cache.put('metadata', base, document)
         return cloud
-    raise DataProtectionError('Invalid cloud_environment', f"'{value}' is neither a known cloud name nor an https URL",
+    if value.startswith(('/', '~', 'file://')):
+        return _cloud_from_file(value)
+    raise DataProtectionError('Invalid cloud_environment',
+                              f"'{value}' is neither a known cloud name, an https URL nor the path of a file",
                               code='InvalidCloudEnvironment', recommended_actions=[_CLOUD_HINT])
+
+
+def _cloud_from_file(value):
+    """Cloud from a file holding a /metadata/endpoints document (one cloud): no request, as for a named cloud."""
+    path = os.path.expanduser(value[len('file://'):] if value.startswith('file://') else value)
+    try:
+        with open(path, encoding='utf-8') as handle:
+            document = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise DataProtectionError(f'Could not read the cloud metadata file {path}', str(exc),
+                                  code='InvalidCloudMetadata', recommended_actions=[_CLOUD_HINT]) from None
+    entries = document if isinstance(document, list) else [document]
+    if len(entries) != 1 or not isinstance(entries[0], dict):
+        raise DataProtectionError(f'Could not use the cloud metadata file {path}',
+                                  f'it holds {len(entries)} clouds; keep the one to use.',
+                                  code='InvalidCloudMetadata', recommended_actions=[_CLOUD_HINT])
+    return cloud_from_metadata(str(entries[0].get('resourceManager') or path), entries[0])
 
 
 # Replaced by tests.

@@ -39,6 +39,14 @@ def test_the_tasks_of_a_run_sign_in_once(emulator, run_tasks, tmp_path):
     assert sign_ins(emulator) == dict.fromkeys(SIGN_IN_ROUTES, 0)
 
 
+def test_a_cloud_metadata_file_saves_the_metadata_request(emulator, run_tasks, tmp_path):
+    emulator.reset_counters()
+    run_tasks(listing_tasks(emulator, 2), emulator=emulator,
+              env={'AZURE_BACKUP_CACHE_DIR': str(tmp_path / 'cache'),
+                   'AZURE_CLOUD_ENVIRONMENT': emulator.env['DPEMULATOR_CLOUD_FILE']}).assert_ok()
+    assert sign_ins(emulator) == {'GET metadata.endpoints': 0, 'GET aad.openid': 1, 'POST aad.token': 1}
+
+
 def test_without_the_cache_every_task_signs_in(emulator, run_tasks, tmp_path):
     emulator.reset_counters()
     run_tasks(listing_tasks(emulator, 2), emulator=emulator,

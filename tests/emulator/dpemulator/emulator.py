@@ -206,6 +206,11 @@ class App:
                  "DPEMULATOR_PID": os.getpid(),
                  "DPEMULATOR_WORLD": self.world.path}
         extra.update(self.user_env())
+        # The cloud's /metadata/endpoints document as a file: cloud_environment=<that path> signs in without reading
+        # it over HTTP, as a client given the endpoints does (the bench's SDK script).
+        cloud_file = os.path.join(self.state_dir, "cloud.json")
+        _write_private(cloud_file, json.dumps(self.aad.cloud(), indent=2) + "\n")
+        extra["DPEMULATOR_CLOUD_FILE"] = cloud_file
         _write_private(os.path.join(self.state_dir, "env.sh"),
                        "# Written by dpemulator; source it: . %s/env.sh\n" % self.state_dir +
                        "".join("export %s=%s\n" % (k, _shell_quote(v)) for k, v in env.items()) +

@@ -98,6 +98,31 @@ def test_metadata_object_custom_cloud():
     assert _auth.is_custom_authority(cloud)
 
 
+@responses.activate
+@pytest.mark.parametrize('form', ['plain', 'file-url', 'list-of-one'])
+def test_metadata_file_custom_cloud_makes_no_request(tmp_path, form):
+    path = tmp_path / 'cloud.json'
+    path.write_text(json.dumps([STACK_OBJECT] if form == 'list-of-one' else STACK_OBJECT))
+    cloud = _auth.get_cloud(('file://' if form == 'file-url' else '') + str(path))
+    assert cloud == _auth.cloud_from_metadata(STACK, STACK_OBJECT)
+    assert not responses.calls  # responses refuses any request it was not told of: none was made
+
+
+@pytest.mark.parametrize('content, reason', [
+    (None, 'No such file'),
+    ('{not json', 'Expecting property name'),
+    (json.dumps(PUBLIC_LIST), 'clouds; keep the one to use'),
+    (json.dumps({'name': 'x'}), 'no resourceManager'),
+])
+def test_metadata_file_errors_say_what_to_fix(tmp_path, content, reason):
+    path = tmp_path / 'cloud.json'
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(DataProtectionError, match=reason) as info:
+        _auth.get_cloud(str(path))
+    assert info.value.code == 'InvalidCloudMetadata'
+
+
 def test_metadata_keyvault_resource_wins_over_the_suffix():
     document = dict(STACK_OBJECT, keyVaultResourceId='https://vault.custom.test')
     assert _auth.cloud_from_metadata(STACK, document).keyvault_scope == 'https://vault.custom.test/.default'
