@@ -69,7 +69,7 @@ options:
         Azure Resource Manager endpoint whose C(/metadata/endpoints) document names the endpoints (Azure Stack Hub,
         the collection's emulator). Such a custom authority is used without instance discovery.
       - Or the absolute path of a JSON file holding that C(/metadata/endpoints) document for one cloud (what
-        C(dpemulator) writes as C(cloud.json)): no metadata request at all, as with a cloud name.
+        C(dpemulator) writes as C(cloud.json)). Then no metadata request is made, as with a cloud name.
       - Can also be set with the E(AZURE_CLOUD_ENVIRONMENT) environment variable.
       - To trust a private CA, set E(REQUESTS_CA_BUNDLE) to its PEM file.
     type: str

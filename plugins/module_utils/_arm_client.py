@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import time
@@ -31,8 +32,10 @@ from ansible_collections.azure_backup.dataprotection.plugins.module_utils._retry
 
 try:
     import requests
+    from requests.utils import DEFAULT_CA_BUNDLE_PATH
     from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
     from urllib3.response import HTTPResponse
+    from urllib3.util.ssl_ import create_urllib3_context
     HAS_REQUESTS = True
     REQUESTS_IMPORT_ERROR = None
 except ImportError:
@@ -112,6 +115,68 @@ class TokenEndpointAnswer:
         return _MSAL_THROTTLE_SECONDS if wait is None else wait
 
 
+# ---------------------------------------------------------------- one TLS context per CA bundle
+
+# requests builds a new SSLContext for every connection and loads the CA bundle into it again: a few milliseconds
+# and 1.5-3.5 MB in each worker. One context per bundle is kept instead. The first is made when this file is
+# imported, which for the controller's main process is when the strategy loads the action plugin, before it forks
+# a worker per task: the workers share its pages instead of each building its own.
+_SSL_CONTEXTS = {}
+
+
+def _ca_file(verify):
+    """The CA bundle file that `verify` (requests' value, REQUESTS_CA_BUNDLE already applied) names, else None."""
+    if verify is True:
+        return DEFAULT_CA_BUNDLE_PATH
+    if isinstance(verify, str) and os.path.isfile(verify):
+        return verify
+    return None  # verification off, or a directory of certificates: requests' own handling
+
+
+def shared_ssl_context(ca_file):
+    context = _SSL_CONTEXTS.get(ca_file)
+    if context is None:
+        context = create_urllib3_context()
+        context.load_verify_locations(cafile=ca_file)
+        _SSL_CONTEXTS[ca_file] = context
+    return context
+
+
+def _prepare_default_context(environ=None):
+    env = os.environ if environ is None else environ
+    try:
+        shared_ssl_context(_ca_file(env.get('REQUESTS_CA_BUNDLE') or env.get('CURL_CA_BUNDLE') or True))
+    except (OSError, ValueError, TypeError):
+        pass  # a bad bundle fails the first request instead, with requests' message
+
+
+if HAS_REQUESTS:
+    class SharedContextAdapter(requests.adapters.HTTPAdapter):
+        """requests' HTTPAdapter with the process's SSLContext for the request's CA bundle (see above)."""
+
+        def _context(self, verify, cert):
+            ca_file = _ca_file(verify) if cert is None else None
+            return shared_ssl_context(ca_file) if ca_file else None
+
+        def build_connection_pool_key_attributes(self, request, verify, cert=None):
+            host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+            context = self._context(verify, cert) if host_params.get('scheme') == 'https' else None
+            if context is not None:
+                pool_kwargs.pop('ca_certs', None)
+                pool_kwargs['ssl_context'] = context
+            return host_params, pool_kwargs
+
+        def cert_verify(self, conn, url, verify, cert):
+            super().cert_verify(conn, url, verify, cert)
+            # The bundle is in the pool's context already: urllib3 would load it into that context again.
+            # Only when the pool has it (requests before 2.32 never calls the method above).
+            context = getattr(conn, 'conn_kw', {}).get('ssl_context')
+            if context is not None and context is self._context(verify, cert):
+                conn.ca_certs = None
+
+    _prepare_default_context()
+
+
 def new_session(cache=None):
     """The task's requests.Session: ARM, the cloud metadata and (through azure-identity's transport) the authority.
 
@@ -121,8 +186,9 @@ def new_session(cache=None):
     session = requests.Session()
     session.headers.update({'User-Agent': USER_AGENT, 'Accept': 'application/json'})
     if cache is not None:
-        adapter = oidc_adapter_class(requests.adapters.HTTPAdapter, HTTPResponse)
-        session.mount('https://', adapter(cache))
+        session.mount('https://', oidc_adapter_class(SharedContextAdapter, HTTPResponse)(cache))
+    else:
+        session.mount('https://', SharedContextAdapter())
     session.token_answer = TokenEndpointAnswer()
     session.hooks['response'].append(session.token_answer)
     return session

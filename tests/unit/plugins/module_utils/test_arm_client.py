@@ -10,9 +10,12 @@ import json
 import random
 import re
 import socket
+import ssl
+import threading
 import time
 import weakref
 from http.client import RemoteDisconnected
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -788,3 +791,68 @@ def test_user_agent_version_matches_the_collection():
     else:
         pytest.skip('no galaxy.yml or MANIFEST.json next to the tests')
     assert _arm_client.COLLECTION_VERSION == version, 'update COLLECTION_VERSION in _arm_client.py'
+
+
+# ---------------------------------------------------------------- one TLS context per CA bundle (real TLS server)
+
+class _Hello(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope='module')
+def tls_server(tmp_path_factory):
+    trustme = pytest.importorskip('trustme')
+    ca, other_ca = trustme.CA(), trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert('127.0.0.1').configure_cert(context)
+    server = ThreadingHTTPServer(('127.0.0.1', 0), _Hello)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    folder = tmp_path_factory.mktemp('ca')
+    ca.cert_pem.write_to_path(str(folder / 'ca.pem'))
+    other_ca.cert_pem.write_to_path(str(folder / 'other.pem'))
+    yield f'https://127.0.0.1:{server.server_address[1]}/', str(folder / 'ca.pem'), str(folder / 'other.pem')
+    server.shutdown()
+    server.server_close()
+
+
+def test_sessions_share_one_tls_context_per_ca_bundle(tls_server, monkeypatch):
+    url, ca_file, _other = tls_server
+    built = []
+    real = _arm_client.create_urllib3_context
+    monkeypatch.setattr(_arm_client, 'create_urllib3_context', lambda: built.append(1) or real())
+    monkeypatch.setattr(_arm_client, '_SSL_CONTEXTS', {})
+    for _ in range(3):  # three tasks' sessions, each with a new connection
+        assert _arm_client.new_session().get(url, verify=ca_file, timeout=10).json() == {'ok': True}
+    assert len(built) == 1
+    assert list(_arm_client._SSL_CONTEXTS) == [ca_file]
+
+
+def test_shared_context_still_verifies_the_server(tls_server, monkeypatch):
+    url, _ca_file, other_ca = tls_server
+    monkeypatch.setattr(_arm_client, '_SSL_CONTEXTS', {})
+    with pytest.raises(requests.exceptions.SSLError, match='CERTIFICATE_VERIFY_FAILED'):
+        _arm_client.new_session().get(url, verify=other_ca, timeout=10)
+    # and the public bundle (verify=True) does not trust the test CA either
+    with pytest.raises(requests.exceptions.SSLError, match='CERTIFICATE_VERIFY_FAILED'):
+        _arm_client.new_session().get(url, verify=True, timeout=10)
+
+
+def test_verification_off_and_directories_keep_requests_own_handling(tls_server, tmp_path):
+    url, _ca_file, _other = tls_server
+    adapter = _arm_client.SharedContextAdapter()
+    request = requests.Request('GET', url).prepare()
+    for verify in (False, str(tmp_path)):
+        _host, pool = adapter.build_connection_pool_key_attributes(request, verify)
+        assert 'ssl_context' not in pool
+    assert _arm_client.new_session().get(url, verify=False, timeout=10).json() == {'ok': True}
