@@ -551,20 +551,31 @@ def run(module):
                     last[0] = done
                     module.progress(f"download {blob['name']}: {done // 1048576} of {total // 1048576} MiB")
 
-            result['download'] = files.download(blob, archive, progress=show)
+            # One job: pg_restore reads the archive while it downloads (the file is kept, for a resume after a
+            # break). The database stays marked 'loading' until the whole file has passed its length and MD5 check
+            # and pg_restore has succeeded; on any failure it is dropped (ours, half-loaded: a re-run starts clean).
+            # Several jobs need the whole file first (pg_restore -j seeks in it).
+            stream = params['jobs'] == 1
+            if not stream:
+                result['download'] = files.download(blob, archive, progress=show)
             try:
-                expected = target.archive_tables(archive)
                 if state != 'absent':
                     target.drop_database(name)
                     result['changed'] = True
                 target.create_database(name, pgload.marker_text('loading', marker_source))
                 result['changed'] = True
                 try:
-                    target.restore(name, archive, params['jobs'], params['no_owner'], params['role'],
-                                   params['no_privileges'])
-                except pgload.PgLoadError:
-                    target.drop_database(name)   # ours and half-loaded: a re-run starts clean
+                    if stream:
+                        result['download'] = target.restore_stream(
+                            name, lambda write: files.download(blob, archive, progress=show, sink=write),
+                            params['no_owner'], params['role'], params['no_privileges'])
+                    else:
+                        target.restore(name, archive, params['jobs'], params['no_owner'], params['role'],
+                                       params['no_privileges'])
+                except (pgload.PgLoadError, DataProtectionError):
+                    target.drop_database(name)
                     raise
+                expected = target.archive_tables(archive)
                 target.set_marker(name, pgload.marker_text('complete', marker_source))
             except pgload.PgLoadError as err:
                 raise _pg_error(err, what) from None
