@@ -20,7 +20,7 @@ description:
     O(file_prefix)). Azure Backup writes a C(<prefix>_<database>.sql) per database (a C(pg_dump) custom-format archive)
     and C(<prefix>_roles.sql), C(<prefix>_tablespace.sql), C(<prefix>_schema.sql) for the whole server; the module
     reports the server-wide files it found and loads the archive of O(source_database). It does not run
-    C(roles.sql): its C(ALTER ROLE ... PASSWORD) lines would reset the password and attributes of a role of the same
+    C(roles.sql), whose C(ALTER ROLE ... PASSWORD) lines would reset the password and attributes of a role of the same
     name that already exists on the target (see the user guide's flexible server chapter); apply the lines you want
     yourself before the load.
   - Downloads that archive with azure-storage-blob into a private folder (mode 0700) in 4 MiB chunks (memory does not

@@ -176,7 +176,7 @@ def test_restore_stream_a_failing_pg_restore_stops_the_feed_with_its_error(tmp_p
     fed = []
 
     def feed(write):
-        for _ in range(2000):     # far more than a pipe holds: the feed must stop, not block or go on
+        for _chunk in range(2000):     # far more than a pipe holds: the feed must stop, not block or go on
             write(b'y' * 65536)
             fed.append(1)
     with target.session(str(tmp_path)):
@@ -201,7 +201,7 @@ def test_restore_stream_pg_restore_done_before_the_end_lets_the_feed_finish(tmp_
     fed = []
 
     def feed(write):
-        for _ in range(100):
+        for _chunk in range(100):
             write(b'z' * 65536)
             fed.append(1)
         return 'checked'
