@@ -7,7 +7,8 @@ what a user scripts by hand (tests/bench/flex_by_hand.py: azure-storage-blob's d
 pg_restore), on the emulator: a flexible server database of BENCH_FLEX_SIZES MB of dump (default 100; BENCH_LARGE=1
 adds 1024), restored as files into Azurite, then downloaded and loaded into targetflexserver by each contender.
 
-Figures per size: wall seconds, controller CPU seconds, peak PSS of the client's process tree (pg_restore included) and
+Figures per size: wall seconds (and our task's own seconds, from tests/bench/callback_plugins: the module's run
+without ansible-playbook's start), controller CPU seconds, peak PSS of the client's process tree (pg_restore included) and
 the largest single process (max RSS). Writes .bench/flexible.json and prints a table. Not a test: nothing is checked
 against a threshold.
 """
@@ -79,9 +80,19 @@ def run_playbook(emu, text, workdir, stem):
     with open(path, "w") as fh:
         fh.write(text)
     env = emu.client_env()
-    env["ANSIBLE_PYTHON_INTERPRETER"] = sys.executable
+    events = os.path.join(workdir, stem + ".events")
+    env.update(ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_CALLBACKS_ENABLED="bench_events",
+               ANSIBLE_CALLBACK_PLUGINS=os.path.join(ROOT, "tests", "bench", "callback_plugins"), BENCH_EVENTS=events)
     argv = ["ansible-playbook", "-i", "localhost,", path]
-    return bl.run_measured(argv, env, workdir, os.path.join(workdir, stem + ".out"))
+    run = bl.run_measured(argv, env, workdir, os.path.join(workdir, stem + ".out"))
+    run.task_seconds = {}
+    if os.path.exists(events):
+        with open(events) as fh:
+            for line in fh:
+                event = json.loads(line)
+                if event.get("event") == "task":
+                    run.task_seconds[event["task"]] = event["seconds"]
+    return run
 
 
 def main():
@@ -146,9 +157,12 @@ def main():
             row = {"size_mb": round(dump_mb), "rows": total, "ok": [ours.rc == 0, hand.rc == 0],
                    "counts_equal": counts[0] == counts[1] == str(total),
                    "wall": [round(ours.wall, 2), round(hand.wall, 2)], "cpu": [round(ours.cpu, 2), round(hand.cpu, 2)],
+                   "task_seconds_ours": round(ours.task_seconds.get("load", 0), 2),
                    "peak_pss_mb": [round(ours.peak_pss_mb), round(hand.peak_pss_mb)],
                    "max_rss_mb": [round(ours.max_rss_mb), round(hand.max_rss_mb)]}
             rows.append(row)
+            print("flexible %4d MB  our task alone %6.1f s (%.2fx)" % (
+                row["size_mb"], row["task_seconds_ours"], row["task_seconds_ours"] / hand.wall), flush=True)
             print("flexible %4d MB  wall ours %6.1f s  by hand %6.1f s  (%.2fx)  peak PSS ours %4d MB  by hand %4d MB  "
                   "max RSS ours %4d MB  by hand %4d MB  rows equal %s" % (
                       row["size_mb"], ours.wall, hand.wall, ours.wall / hand.wall, ours.peak_pss_mb,

@@ -162,13 +162,21 @@ class RestoredFiles:
         except AzureError as exc:
             raise blob_error(exc, f'Could not delete {name} from {self.container_url}', self.container_url) from exc
 
-    def download(self, blob, dest, attempts=ATTEMPTS, progress=None):
+    # pylint: disable-next=too-many-arguments
+    def download(self, blob, dest, attempts=ATTEMPTS, progress=None, sink=None):
         """Download `blob` ({name, size, etag, md5}) to `dest`; resume a '.part' of the same ETag.
 
+        `sink`, when given, receives every byte of the file in order (those of an earlier attempt first), as it
+        arrives: a load can read the archive while it downloads. The length and MD5 are checked only at the end, so
+        whatever `sink` feeds must not be trusted before this returns.
         Returns {'bytes': downloaded now, 'resumed_from': bytes already there, 'attempts': n}."""
         part, tag_file = dest + '.part', dest + '.etag'
         same = _etag(_read(tag_file)) == _etag(blob['etag'])   # listings and properties quote it differently
         if os.path.exists(dest) and same and os.path.getsize(dest) == blob['size']:
+            if sink:
+                with open(dest, 'rb') as fh:
+                    for chunk in iter(lambda: fh.read(CHUNK), b''):
+                        sink(chunk)
             return {'bytes': 0, 'resumed_from': blob['size'], 'attempts': 0}
         if not same or not os.path.exists(part):
             _write_private(part, b'')
@@ -178,6 +186,8 @@ class RestoredFiles:
         with open(part, 'rb') as fh:   # the bytes from an earlier attempt count towards the MD5
             for chunk in iter(lambda: fh.read(CHUNK), b''):
                 digest.update(chunk)
+                if sink:
+                    sink(chunk)
         resumed_from = offset = os.path.getsize(part)
         tried = 0
         while offset < blob['size']:
@@ -192,6 +202,8 @@ class RestoredFiles:
                         fh.write(chunk)
                         digest.update(chunk)
                         offset += len(chunk)
+                        if sink:
+                            sink(chunk)
                         if progress:
                             progress(offset, blob['size'])
                 if offset == before:    # the blob ends before its listed length: checked below, never a loop

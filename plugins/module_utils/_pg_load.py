@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from contextlib import contextmanager
 
 MARKER_PREFIX = 'azure_backup.dataprotection '
@@ -104,15 +105,23 @@ def parse_ado_connection(value):
             'host': pairs.get('server') or pairs.get('host'), 'port': int(port) if port and port.isdigit() else None}
 
 
+class _RestoreStopped(Exception):
+    """pg_restore failed while it was being fed: its own error is reported."""
+
+
+def _restore_error(err):
+    return PgLoadError('restore' if err.kind in ('error', 'exists', 'permission') else err.kind, err.message)
+
+
 class PgTarget:
     """A target server reached with TLS; client tools from `bin_dir` or PATH."""
 
     # pylint: disable-next=too-many-arguments
     def __init__(self, host, port, user, password, sslmode='verify-full', sslrootcert=None, bin_dir=None,
-                 runner=subprocess.run):
+                 runner=subprocess.run, popen=subprocess.Popen):
         self.host, self.port, self.user, self.password = host, int(port), user, password
         self.sslmode, self.sslrootcert, self.bin_dir = sslmode, sslrootcert, bin_dir
-        self._run = runner
+        self._run, self._popen = runner, popen
         self._env = None
 
     def tool(self, name):
@@ -182,8 +191,9 @@ class PgTarget:
         return int(self.psql('SHOW server_version_num')[0][0])
 
     def create_database(self, name, marker):
-        self.psql(f'CREATE DATABASE {quote_ident(name)}')
-        self.set_marker(name, marker)
+        # one psql: each statement of a script runs in its own transaction (CREATE DATABASE must)
+        self.psql(f'CREATE DATABASE {quote_ident(name)};\nCOMMENT ON DATABASE {quote_ident(name)} IS '
+                  f'{quote_literal(marker)};')
 
     def set_marker(self, name, marker):
         self.psql(f'COMMENT ON DATABASE {quote_ident(name)} IS {quote_literal(marker)}')
@@ -192,7 +202,7 @@ class PgTarget:
         force = ' WITH (FORCE)' if self.server_version() >= 130000 else ''
         self.psql(f'DROP DATABASE IF EXISTS {quote_ident(name)}{force}')
 
-    def restore(self, name, archive, jobs=1, no_owner=True, role=None, no_privileges=True):
+    def _restore_argv(self, name, jobs, no_owner, role, no_privileges):
         argv = [self.tool('pg_restore'), '-w', '--exit-on-error', '-d', self.conninfo(name)]
         if jobs and int(jobs) > 1:
             argv += ['-j', str(int(jobs))]
@@ -202,12 +212,56 @@ class PgTarget:
             argv.append('--role=' + role)
         if no_privileges:
             argv.append('--no-privileges')
-        argv.append(archive)
+        return argv
+
+    def restore(self, name, archive, jobs=1, no_owner=True, role=None, no_privileges=True):
         try:
-            self._call(argv)
+            self._call(self._restore_argv(name, jobs, no_owner, role, no_privileges) + [archive])
         except PgLoadError as err:
-            raise PgLoadError('restore' if err.kind in ('error', 'exists', 'permission') else err.kind,
-                              err.message) from None
+            raise _restore_error(err) from None
+
+    # pylint: disable-next=too-many-arguments
+    def restore_stream(self, name, feed, no_owner=True, role=None, no_privileges=True):
+        """pg_restore (one job: it reads a custom-format archive from stdin) fed while the archive arrives.
+
+        `feed(write)` calls write(bytes) with the archive in order and returns what it returns; an exception of
+        `feed` stops pg_restore and goes up. A pg_restore that fails while being fed stops the feed."""
+        if self._env is None:
+            raise RuntimeError('PgTarget used outside session()')
+        state = {'open': True}
+        with tempfile.TemporaryFile() as errors:
+            proc = self._popen(self._restore_argv(name, 1, no_owner, role, no_privileges), env=self._env,
+                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
+
+            def write(chunk):
+                if not state['open']:
+                    return
+                try:
+                    proc.stdin.write(chunk)
+                except BrokenPipeError:
+                    # pg_restore has stopped reading: at the end of the archive's data (the feed goes on, to
+                    # check the whole file), or on an error (the feed stops).
+                    state['open'] = False
+                    if proc.wait() != 0:
+                        raise _RestoreStopped() from None
+            try:
+                fed = feed(write)
+            except _RestoreStopped:
+                fed = None
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
+            finally:
+                try:
+                    proc.stdin.close()
+                except BrokenPipeError:
+                    pass
+            if proc.wait() != 0:
+                errors.seek(0)
+                kind, line = classify_stderr(errors.read().decode('utf-8', 'replace'))
+                raise _restore_error(PgLoadError(kind, line or f'pg_restore exited with {proc.returncode}'))
+        return fed
 
     def archive_tables(self, archive):
         """'schema.table' of every TABLE DATA entry of a custom-format archive (pg_restore -l)."""

@@ -19,11 +19,16 @@ description:
   - Finds the files the restore job wrote (from the job's recovery destination, or from O(container_url) and
     O(file_prefix)). Azure Backup writes a C(<prefix>_<database>.sql) per database (a C(pg_dump) custom-format archive)
     and C(<prefix>_roles.sql), C(<prefix>_tablespace.sql), C(<prefix>_schema.sql) for the whole server; the module
-    reports the server-wide files it found and loads the archive of O(source_database).
+    reports the server-wide files it found and loads the archive of O(source_database). It does not run
+    C(roles.sql), whose C(ALTER ROLE ... PASSWORD) lines would reset the password and attributes of a role of the same
+    name that already exists on the target (see the user guide's flexible server chapter); apply the lines you want
+    yourself before the load.
   - Downloads that archive with azure-storage-blob into a private folder (mode 0700) in 4 MiB chunks (memory does not
     grow with the file), with the credential of the other modules. A broken download continues where it stopped (a
     ranged read of the same blob version, also after the task was killed); the length and the blob's Content-MD5 are
-    checked.
+    checked. With O(jobs=1) C(pg_restore) reads the archive while it downloads (the file is still written, for a
+    resume); the new database is marked finished only after the whole file passed the length and MD5 check, and is
+    dropped when it does not.
   - Creates O(target_database) on the target server and loads it with C(pg_restore --exit-on-error) over TLS
     (O(ssl_mode) V(verify-full) by default). The password goes into a pgpass file (mode 0600) that is removed
     afterwards, never on a command line or into a process environment.
@@ -110,7 +115,8 @@ options:
   jobs:
     description:
       - Parallel jobs of C(pg_restore) (C(--jobs)). More than 1 loads tables and builds indexes in parallel;
-        about the target's vCores is a good value.
+        about the target's vCores is a good value. More than 1 also waits for the whole download before the load
+        starts (C(pg_restore --jobs) needs a file it can seek in); V(1) loads while it downloads.
     type: int
     default: 1
   no_owner:
@@ -551,20 +557,31 @@ def run(module):
                     last[0] = done
                     module.progress(f"download {blob['name']}: {done // 1048576} of {total // 1048576} MiB")
 
-            result['download'] = files.download(blob, archive, progress=show)
+            # One job: pg_restore reads the archive while it downloads (the file is kept, for a resume after a
+            # break). The database stays marked 'loading' until the whole file has passed its length and MD5 check
+            # and pg_restore has succeeded; on any failure it is dropped (ours, half-loaded: a re-run starts clean).
+            # Several jobs need the whole file first (pg_restore -j seeks in it).
+            stream = params['jobs'] == 1
+            if not stream:
+                result['download'] = files.download(blob, archive, progress=show)
             try:
-                expected = target.archive_tables(archive)
                 if state != 'absent':
                     target.drop_database(name)
                     result['changed'] = True
                 target.create_database(name, pgload.marker_text('loading', marker_source))
                 result['changed'] = True
                 try:
-                    target.restore(name, archive, params['jobs'], params['no_owner'], params['role'],
-                                   params['no_privileges'])
-                except pgload.PgLoadError:
-                    target.drop_database(name)   # ours and half-loaded: a re-run starts clean
+                    if stream:
+                        result['download'] = target.restore_stream(
+                            name, lambda write: files.download(blob, archive, progress=show, sink=write),
+                            params['no_owner'], params['role'], params['no_privileges'])
+                    else:
+                        target.restore(name, archive, params['jobs'], params['no_owner'], params['role'],
+                                       params['no_privileges'])
+                except (pgload.PgLoadError, DataProtectionError):
+                    target.drop_database(name)
                     raise
+                expected = target.archive_tables(archive)
                 target.set_marker(name, pgload.marker_text('complete', marker_source))
             except pgload.PgLoadError as err:
                 raise _pg_error(err, what) from None

@@ -116,3 +116,36 @@ def test_interrupted_after_the_cross_region_trigger_then_run_again(outage, run_p
     assert 'Status: Completed' in resumed.stdout and '(started by an earlier run)' in resumed.stdout
     assert crr_restores(crr) == (before[0] + 1, before[1] + 1), 'a second restore was started'
     assert database in crr.databases('drtargetserver')
+
+
+def test_the_flexible_playbook_restores_as_files_from_the_secondary_region_and_loads(crr, run_playbook, unique_name):
+    """restore_flexible_server with use_secondary_region: the files of a secondary point land in a container of the
+    secondary region; the load finds them from the container and prefix (the job is not in the vault's region)."""
+    from test_flexible_server import DB, MARKER_SQL, SNAPSHOT_SQL, SOURCE, TARGET  # pylint: disable=import-error
+    tag, target_db = unique_name('crrflex'), unique_name('crrflexdb')
+    crr.wait_idle()
+    crr.psql(SOURCE, DB, MARKER_SQL.format(tag=tag + '_before'))
+    point = crr.control('POST', 'backup', {'backup_instance': crr.backup_instance(SOURCE)['name'], 'hours_ago': 13})
+    snap = crr.psql(SOURCE, DB, SNAPSHOT_SQL)[0]
+    crr.psql(SOURCE, DB, MARKER_SQL.format(tag=tag + '_after'))
+    info = crr.server(TARGET)
+    extravars = {'vault_name': 'TestBkpVault', 'vault_resource_group': 'testBkpVaultRG',
+                 'backup_instance_name': crr.backup_instance(SOURCE)['name'], 'recovery_point_id': point['name'],
+                 'target_container_url': crr.env['DPEMULATOR_BLOB_URL'] + 'drtargetstorage/restored-files',
+                 'target_storage_account_id': '/subscriptions/%s/resourceGroups/drtargetrg/providers/'
+                                              'Microsoft.Storage/storageAccounts/drtargetstorage' % crr.sub,
+                 'target_file_prefix': unique_name('crrflexpb').replace('_', '-'), 'target_host': info['host'],
+                 'target_port': info['port'], 'source_database': DB, 'target_database': target_db,
+                 'login_user': info['admin_user'], 'login_password': info['admin_password'], 'ssl_root_cert': crr.ca,
+                 'use_secondary_region': True, 'poll_interval': 1, 'validate_delay': 1, 'busy_delay': 1}
+    crr.set_knobs(region_outage={'region': PRIMARY, 'mode': 'status', 'status': 503})
+    try:
+        before = crr_restores(crr)
+        first = run_playbook('restore_flexible_server', extravars=extravars, emulator=crr).assert_ok()
+        assert 'Region: cross-region restore from the secondary region northeurope' in first.stdout
+        assert crr_restores(crr)[0] == before[0] + 1
+        assert crr.psql(TARGET, target_db, SNAPSHOT_SQL)[0] == snap          # the rows of the secondary point
+        again = run_playbook('restore_flexible_server', extravars=extravars, emulator=crr).assert_ok()
+        assert again.changed == 0
+    finally:
+        crr.set_knobs(region_outage={'region': ''})

@@ -4,7 +4,7 @@
 """Bench helper (scripts/bench.py): writes when the controller learnt that a job ended, and every failure.
 
 Enabled with ANSIBLE_CALLBACK_PLUGINS=<this dir> ANSIBLE_CALLBACKS_ENABLED=bench_events and BENCH_EVENTS=<file>.
-One JSON line per result that carries a terminal `job` (what the controller shows the user at that moment) or a
+One JSON line per task that ends ok (its seconds), one per result that carries a terminal `job` (what the controller shows the user at that moment) or a
 selected `recovery_point`, and one per failed or unreachable task.
 """
 
@@ -53,8 +53,14 @@ class CallbackModule(CallbackBase):
                          'job_id': job.get('job_id'), 'status': job.get('status'),
                          'ok': bool(job.get('succeeded')), 'seen': seen, 'task': result.task_name})
 
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._task_start = time.time()
+
     def v2_runner_on_ok(self, result):
-        self._job(result, time.time())
+        now = time.time()
+        # the task's own time (its module run and the worker around it), without ansible-playbook's start
+        self._write({'event': 'task', 'task': result.task_name, 'seconds': now - getattr(self, '_task_start', now)})
+        self._job(result, now)
 
     def v2_runner_item_on_ok(self, result):
         self._job(result, time.time())

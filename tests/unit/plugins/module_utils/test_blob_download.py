@@ -133,8 +133,10 @@ def test_download_reads_each_byte_once(tmp_path, breaks, part_bytes, resumed_fro
         (tmp_path / 'archive.dump.part').write_bytes(DATA[:part_bytes])
         (tmp_path / 'archive.dump.etag').write_text('0x1')       # a listing's ETag has no quotes
     container = FakeContainer(breaks=breaks)
-    got = _files(container).download(_blob(), dest)
+    fed = []
+    got = _files(container).download(_blob(), dest, sink=fed.append)
     assert open(dest, 'rb').read() == DATA
+    assert b''.join(fed) == DATA            # a load fed as it arrives sees every byte once, in order
     assert got['resumed_from'] == resumed_from and got['bytes'] == len(DATA) - resumed_from
     assert len(container.calls) == calls
     offsets = [c[0] for c in container.calls]
@@ -158,8 +160,10 @@ def test_a_finished_download_is_not_read_again(tmp_path):
     dest = str(tmp_path / 'archive.dump')
     container = FakeContainer()
     _files(container).download(_blob(), dest)
-    again = _files(container).download(_blob(), dest)
+    fed = []
+    again = _files(container).download(_blob(), dest, sink=fed.append)
     assert again == {'bytes': 0, 'resumed_from': len(DATA), 'attempts': 0} and len(container.calls) == 1
+    assert b''.join(fed) == DATA            # fed from the file on disk
 
 
 @pytest.mark.parametrize('blob, container, code', [

@@ -92,8 +92,9 @@ def test_sql_goes_on_stdin_with_quoted_names(tmp_path):
     target = _target(runner, tmp_path)
     with target.session(str(tmp_path)):
         target.create_database('we"ird', pgl.marker_text('loading', 'abc'))
-    assert runner.calls[0]['stdin'] == 'CREATE DATABASE "we""ird"'
-    assert runner.calls[1]['stdin'].startswith('COMMENT ON DATABASE "we""ird" IS \'azure_backup.dataprotection {')
+    create, comment = runner.calls[0]['stdin'].split('\n')     # one psql, two statements (two transactions)
+    assert len(runner.calls) == 1 and create == 'CREATE DATABASE "we""ird";'
+    assert comment.startswith('COMMENT ON DATABASE "we""ird" IS \'azure_backup.dataprotection {')
 
 
 @pytest.mark.parametrize('stderr, kind', [
@@ -146,3 +147,64 @@ def test_a_missing_tool_says_what_to_install(tmp_path):
     with pytest.raises(pgl.PgLoadError) as info:
         target.tool('pg_restore')
     assert info.value.kind == 'missing_tool' and 'postgresql-client' in info.value.message
+
+
+def _stream_target(tmp_path, script):
+    """A PgTarget whose pg_restore is a real process running `script` (sh)."""
+    target = _target(Runner(), tmp_path)
+    (tmp_path / 'bin' / 'pg_restore').write_text('#!/bin/sh\n' + script)
+    return target
+
+
+def test_restore_stream_feeds_pg_restore_stdin_in_order(tmp_path):
+    out = tmp_path / 'got'
+    target = _stream_target(tmp_path, 'cat > %s\n' % out)
+    chunks = [b'PGDMP', b'x' * 200000, b'end']
+
+    def feed(write):
+        for chunk in chunks:
+            write(chunk)
+        return {'bytes': 7}
+    with target.session(str(tmp_path)):
+        assert target.restore_stream('db', feed) == {'bytes': 7}
+    assert out.read_bytes() == b''.join(chunks)
+
+
+def test_restore_stream_a_failing_pg_restore_stops_the_feed_with_its_error(tmp_path):
+    target = _stream_target(tmp_path, 'head -c 10 >/dev/null; echo \'pg_restore: error: could not execute query: '
+                            'ERROR:  extension "postgis" is not available\' >&2; exit 1\n')
+    fed = []
+
+    def feed(write):
+        for _chunk in range(2000):     # far more than a pipe holds: the feed must stop, not block or go on
+            write(b'y' * 65536)
+            fed.append(1)
+    with target.session(str(tmp_path)):
+        with pytest.raises(pgl.PgLoadError) as info:
+            target.restore_stream('db', feed)
+    assert info.value.kind == 'restore' and 'postgis' in info.value.message and len(fed) < 2000
+
+
+def test_restore_stream_a_failing_feed_stops_pg_restore(tmp_path):
+    target = _stream_target(tmp_path, 'cat >/dev/null\n')
+
+    def feed(write):
+        write(b'abc')
+        raise ValueError('the MD5 does not match')
+    with target.session(str(tmp_path)):
+        with pytest.raises(ValueError):
+            target.restore_stream('db', feed)
+
+
+def test_restore_stream_pg_restore_done_before_the_end_lets_the_feed_finish(tmp_path):
+    target = _stream_target(tmp_path, 'head -c 10 >/dev/null\n')   # reads what it needs, exits 0
+    fed = []
+
+    def feed(write):
+        for _chunk in range(100):
+            write(b'z' * 65536)
+            fed.append(1)
+        return 'checked'
+    with target.session(str(tmp_path)):
+        assert target.restore_stream('db', feed) == 'checked'
+    assert len(fed) == 100
