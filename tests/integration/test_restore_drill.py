@@ -60,12 +60,15 @@ def _drop_noise(state):
 
 
 def drill_vars(emu, tmp, drill_id, **extra):
-    target = emu.server('drilltarget')
+    target, flex = emu.server('drilltarget'), emu.server('drillflextarget')
     out = {
         'drill_id': drill_id, 'drill_hosts': 'all:!localhost',
         'target_server_id': emu.server_id('drilltarget'), 'pg_host': target['host'], 'pg_port': target['port'],
         'pg_user': target['admin_user'], 'pg_password': target['admin_password'],
         'key_vault_uri': emu.kv_uri('drillkv'), 'container_url': emu.container_url('drillstorage', 'drill-files'),
+        # the flexible servers into scratch databases on drillflextarget (flexible_mode auto), TLS verify-full
+        'flexible_host': flex['host'], 'flexible_port': flex['port'], 'flexible_user': flex['admin_user'],
+        'flexible_password': flex['admin_password'], 'flexible_ssl_root_cert': emu.ca,
         'rpo_hours': 48, 'poll_interval': 1, 'busy_delay': 1, 'validate_delay': 1, 'max_concurrent': 10,
         'state_dir': str(tmp / 'ledger'), 'report_dir': str(tmp / 'report'),
     }
@@ -213,9 +216,14 @@ def step_drill_whole_estate(estate, whole_drill):
             assert rec['objects']['tables'] >= 2 and rec['cleanup']['database_dropped'] is True
             assert rec['cleanup']['secret_deleted'] is True
             assert all(c['ok'] for c in rec['checks']) and len(rec['checks']) == (2 if rec['database'] == 'sales03' else 1)
-        else:
-            assert rec['files'] and rec['files'][0]['name'].startswith('drillwhole-' + rec['server'])
-            assert rec['cleanup']['blobs_deleted'] == len(rec['files'])
+        else:  # loaded from the files into drillflextarget and read there, as a single-server database
+            source = source_count(estate, rec['server'], 'app' + rec['server'][-1])
+            rows = {t['table']: t['rows'] for t in rec['tables']}
+            assert rec['database_loaded'] is True and rows['public.employees'] == source, rec['host']
+            assert rec['target'].endswith('/drillwhole_' + rec['server']) and rec['objects']['tables'] >= 2
+            assert rec['files'][0]['name'].startswith('drillwhole-' + rec['server'])
+            assert rec['cleanup']['database_dropped'] is True and rec['cleanup']['download_deleted'] is True
+            assert rec['cleanup']['blobs_deleted'] >= 1 and [c['ok'] for c in rec['checks']] == [True]
     # the failed host fails in the recap, the others do not
     assert {h for h, s in result.stats.items() if s['failures']} == {failed[0]['host']}
 
@@ -241,7 +249,9 @@ def step_drill_leaves_the_estate_as_it_was(estate, whole_drill):
         assert before.get(key) == after.get(key), 'state.%s differs after the drill:\nbefore %s\nafter  %s' % (
             key, json.dumps(before.get(key), sort_keys=True)[:3000], json.dumps(after.get(key), sort_keys=True)[:3000])
     assert not [db for db in estate.databases('drilltarget') if db.startswith('drillwhole')]
+    assert not [db for db in estate.databases('drillflextarget') if db.startswith('drillwhole')]
     assert estate.blobs('drillstorage', 'drill-files') == []
+    assert not list((whole_drill['dir'] / 'ledger' / 'drillwhole').glob('*.download'))  # the load's local files
     restores = [j for j in restore_jobs(estate) if 'drillwhole' in json.dumps(j)]
     assert len(restores) == 30  # the history the drill leaves, one restore per backup instance
 
@@ -377,6 +387,8 @@ def step_busy_instance_fails_clearly(estate, inventory, run_playbook, tmp_path):
     fails that host with the service's refusal (after its busy retries), and the other host passes."""
     names = ('estsingle1-sales05', 'estsingle1-sales06')
     busy, free = sorted(bi['name'] for bi in estate.backup_instances() if bi['name'].startswith(names))
+    # and a flexible server as files only (flexible_mode files, although a flexible target is given)
+    flex = next(bi['name'] for bi in estate.backup_instances() if bi['server'] == 'estflex4')
     estate.wait_idle()
     estate.set_knobs(job_duration=15)  # the backup outlasts the busy retries (2 x 1 s)
     try:
@@ -385,17 +397,22 @@ def step_busy_instance_fails_clearly(estate, inventory, run_playbook, tmp_path):
         started = estate.arm('POST', path, body={'backupRuleOptions': {'ruleName': 'BackupDaily', 'triggerOption': {
             'retentionTagOverride': 'Default'}}})
         assert started.status_code in (200, 202), started.text
-        result = run_playbook('restore_drill', drill_vars(estate, tmp_path, 'drillbusy', busy_retries=2),
-                              args=('-i', str(inventory), '--limit', '%s,%s' % (busy, free)), emulator=estate)
+        result = run_playbook('restore_drill', drill_vars(estate, tmp_path, 'drillbusy', busy_retries=2,
+                                                          flexible_mode='files'),
+                              args=('-i', str(inventory), '--limit', '%s,%s,%s' % (busy, free, flex)), emulator=estate)
     finally:
         estate.set_knobs(job_duration=1.0)
     report = {r['host']: r for r in json.loads((tmp_path / 'report' / 'restore_drill.json').read_text())['records']}
     assert report[free]['status'] == 'passed'
+    assert report[flex]['status'] == 'passed' and 'database_loaded' not in report[flex]
+    assert report[flex]['files'] and report[flex]['cleanup']['blobs_deleted'] == len(report[flex]['files'])
+    assert report[flex]['files'][0]['name'].startswith('drillbusy-estflex4')
     assert report[busy]['status'] == 'failed' and report[busy]['phase'] == 'error'
     assert 'UserErrorMaxConcurrentOperationLimitReached' in ' '.join(report[busy]['reasons']), report[busy]
     assert {h for h, s in result.stats.items() if s['failures']} == {busy}
     estate.wait_idle()
     assert not [db for db in estate.databases('drilltarget') if db.startswith('drillbusy')]
+    assert estate.blobs('drillstorage', 'drill-files') == []
     assert not [s for s in state(estate)['secrets'].get('drillkv', {}) if s.startswith('drillbusy')]
 
 
