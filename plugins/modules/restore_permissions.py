@@ -36,7 +36,7 @@ description:
     permissions).
   - With O(state=absent) it deletes the role assignments of O(role_assignment_ids), and only those (the
     C(assignment_id) values of RV(granted) of an earlier run, for example a restore drill's own grants). Each is read
-    first: one that does not exist any more is left out and reported in RV(already_absent). Nothing else is deleted,
+    first; one that does not exist any more is left out and reported in RV(already_absent). Nothing else is deleted,
     whatever it grants.
 author:
   - Azure Backup Data Protection collection contributors (@azure-backup)
@@ -129,6 +129,8 @@ notes:
   - O(api_version) applies to the Backup vault request only; the other providers are called with fixed versions
     (Microsoft.Authorization 2022-04-01, Microsoft.KeyVault 2023-07-01, Microsoft.Storage 2023-05-01,
     Microsoft.DBforPostgreSQL 2017-12-01).
+  - "O(state=absent) needs C(Microsoft.Authorization/roleAssignments/read) and C(roleAssignments/delete) on the
+    assignments' scopes (C(Owner), C(User Access Administrator) or C(Role Based Access Control Administrator))."
 seealso:
   - module: azure_backup.dataprotection.pg_restore_validate
   - module: azure_backup.dataprotection.keyvault_secret
