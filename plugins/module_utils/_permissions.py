@@ -584,9 +584,8 @@ def revoke_role_assignments(module, ids):
             client.json_or_raise(response, what)
         revoked.append(item)
     verb = 'Would delete' if module.check_mode else 'Deleted'
-    msg = (f'{verb} {len(revoked)} role assignment(s)' + (': ' + ', '.join(r['assignment_id'] for r in revoked)
-                                                        if revoked else '') +
-           (f'; {len(absent)} already absent.' if absent else '.'))
+    listed = (': ' + ', '.join(r['assignment_id'] for r in revoked)) if revoked else ''
+    msg = f'{verb} {len(revoked)} role assignment(s){listed}' + (f'; {len(absent)} already absent.' if absent else '.')
     present = sorted(r['assignment_id'] for r in revoked)
     return {'changed': bool(revoked), 'revoked': revoked, 'already_absent': absent, 'msg': msg,
             '_diff': {'before': {'role_assignments': present}, 'after': {'role_assignments': []}}}

@@ -51,7 +51,7 @@ options:
   role_assignment_ids:
     description:
       - With O(state=absent), the ARM ids of the role assignments to delete
-        (C(<scope>/providers/Microsoft.Authorization/roleAssignments/<guid>), as RV(granted[].assignment_id) returns
+        (C(<scope>/providers/Microsoft.Authorization/roleAssignments/<guid>), as C(assignment_id) of RV(granted) returns
         them). An empty list deletes nothing.
     type: list
     elements: str
