@@ -47,7 +47,23 @@ def normalise(record):
     return rec
 
 
-def build_report(records, drill_ids=None, title=None, now=None):
+def normalise_grants(grants, revoked_ids=()):
+    """The role assignments the drill created (once each, by id), sorted; `revoked_ids` marks those revoked since."""
+    revoked_ids = {str(i).lower() for i in revoked_ids or ()}
+    by_id = {}
+    for grant in grants or []:
+        ra_id = str(grant.get('assignment_id') or '')
+        if not ra_id:
+            continue
+        earlier = by_id.get(ra_id.lower(), {})
+        by_id[ra_id.lower()] = {
+            'vault': str(grant.get('vault') or earlier.get('vault') or ''), 'role': str(grant.get('role') or ''),
+            'scope': str(grant.get('scope') or ''), 'assignment_id': ra_id,
+            'revoked': bool(grant.get('revoked')) or earlier.get('revoked', False) or ra_id.lower() in revoked_ids}
+    return sorted(by_id.values(), key=lambda g: (g['vault'], g['role'], g['scope'], g['assignment_id']))
+
+
+def build_report(records, drill_ids=None, title=None, now=None, grants=None):
     recs = sorted((normalise(r) for r in records), key=lambda r: (str(r.get('vault', '')), str(r.get('host', ''))))
     ids = sorted(set(drill_ids or []) | {str(r['drill_id']) for r in recs if r.get('drill_id')})
     failed = [r['host'] for r in recs if r['status'] != 'passed']
@@ -61,20 +77,24 @@ def build_report(records, drill_ids=None, title=None, now=None):
                     'restore_seconds': round(sum(r['restore_seconds'] or 0 for r in recs), 3)},
         'failed_hosts': failed,
         'records': recs,
+        # the role assignments the drill created for the vault identities, and whether they were revoked
+        'grants': normalise_grants(grants),
     }
 
 
-def combine_reports(reports, title=None):
+def combine_reports(reports, title=None, revoked_ids=()):
     """One report from several (the slices of a sliced job). A host found twice keeps its last record, so that a
-    slice run again after a failure replaces the earlier one when given after it."""
-    by_host, ids = {}, set()
+    slice run again after a failure replaces the earlier one when given after it. The grants are those of every
+    slice (a grant is made once, by the first slice that needs it); `revoked_ids` marks those revoked since."""
+    by_host, ids, grants = {}, set(), []
     for report in reports:
         if report.get('schema') != SCHEMA:
             raise ValueError('not a restore drill report (schema %r, expected %r)' % (report.get('schema'), SCHEMA))
         ids.update(report.get('drill_ids') or [])
+        grants.extend(report.get('grants') or [])
         for rec in report.get('records') or []:
             by_host[rec['host']] = rec
-    return build_report(by_host.values(), drill_ids=ids, title=title)
+    return build_report(by_host.values(), drill_ids=ids, title=title, grants=normalise_grants(grants, revoked_ids))
 
 
 _AGE = re.compile(r'\b\d+(\.\d+)? hours old\b')
@@ -88,6 +108,8 @@ def comparable(report):
     out['records'] = [dict({k: v for k, v in r.items() if k not in TIMING_FIELDS},
                            reasons=[_AGE.sub('N hours old', reason) for reason in r.get('reasons') or []])
                       for r in report['records']]
+    # a grant's id is new every run; which role on which scope, for which vault, and its revocation are not
+    out['grants'] = [{k: v for k, v in g.items() if k != 'assignment_id'} for g in report.get('grants') or []]
     return out
 
 
@@ -168,6 +190,17 @@ def _bar_chart(records, value_key, title, limit_key=None, unit=''):
     return ''.join(parts)
 
 
+def _grants_html(grants):
+    if not grants:
+        return '<p id="grants">The drill granted nothing.</p>'
+    esc = html.escape
+    rows = ''.join('<tr class="%s"><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>'
+                   % ('revoked' if g['revoked'] else 'kept', esc(g['vault']), esc(g['role']), esc(g['scope']),
+                      esc(g['assignment_id']), 'revoked' if g['revoked'] else 'NOT revoked') for g in grants)
+    return ('<h2>Role assignments the drill created</h2><table id="grants"><thead><tr><th>vault</th><th>role</th>'
+            '<th>scope</th><th>role assignment</th><th>after the drill</th></tr></thead><tbody>%s</tbody></table>' % rows)
+
+
 def to_html(report):
     esc = html.escape
     summary = report['summary']
@@ -196,6 +229,7 @@ def to_html(report):
         _bar_chart(report['records'], 'restore_seconds', 'Restore duration (seconds)', unit=' s'),
         _bar_chart(report['records'], 'recovery_point_age_hours', 'Recovery point age (hours; dashed: the RPO)',
                    limit_key='rpo_hours', unit=' h'),
+        _grants_html(report.get('grants') or []),
         '</body></html>\n',
     ]
     return '\n'.join(body)

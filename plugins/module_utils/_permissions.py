@@ -4,10 +4,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 # INTERNAL USE ONLY: private to the azure_backup.dataprotection collection; no compatibility promise.
-"""What the vault's managed identity needs for a restore, read and granted (restore_permissions and pg_restore)."""
+"""What the vault's managed identity needs for a restore, read and granted (restore_permissions and pg_restore), and
+the deletion of role assignments by id (restore_permissions state absent: a drill revokes what it granted)."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -533,3 +535,57 @@ def grant_restore_permissions(module, params, vault=None):
     result.update(changed=bool(granted), msg=msg,
                   _diff={'before': {'permissions': before}, 'after': {'permissions': after}})
     return result
+
+
+# ---------------------------------------------------------------- revoke (the drill's own grants)
+
+_ASSIGNMENT_ID = re.compile(r'^(?P<scope>/.*)?/providers/Microsoft\.Authorization/roleAssignments/(?P<name>[0-9a-f-]{36})$',
+                            re.IGNORECASE)
+_REVOKE_ADVICE = ("The identity that runs Ansible needs Microsoft.Authorization/roleAssignments/delete on {scope} "
+                  "(Owner, User Access Administrator or Role Based Access Control Administrator), or delete the role "
+                  "assignment {id} by hand.")
+
+
+def check_assignment_ids(ids):
+    """ValueError for an id that is not the ARM id of a role assignment (before any call)."""
+    bad = [i for i in ids if not _ASSIGNMENT_ID.match(str(i or '').strip())]
+    if bad:
+        raise ValueError('role_assignment_ids must be ARM ids of role assignments '
+                         '(<scope>/providers/Microsoft.Authorization/roleAssignments/<guid>), as granted[].assignment_id '
+                         'returns them; not: ' + ', '.join(repr(b) for b in bad))
+
+
+def revoke_role_assignments(module, ids):
+    """Delete the role assignments of `ids` that exist, and only those (nothing in check mode). Each is read first:
+    one that is gone already counts as absent, so `changed` says whether this run deleted (would delete) anything.
+    Returns restore_permissions' result for state absent (with `_diff`)."""
+    check_assignment_ids(ids)
+    client = module.client
+    revoked, absent = [], []
+    params = {'api-version': AUTHORIZATION_API}
+    for ra_id in dict.fromkeys(str(i).strip() for i in ids):  # once each, in order
+        what = f'Could not delete the role assignment {ra_id}'
+        response = client.get(ra_id, params=params)
+        if response.status_code == 404:
+            absent.append(ra_id)
+            continue
+        props = client.json_or_raise(response, f'Could not read the role assignment {ra_id}').get('properties') or {}
+        item = {'assignment_id': ra_id, 'role_definition_id': props.get('roleDefinitionId'),
+                'principal_id': props.get('principalId'), 'scope': props.get('scope')}
+        if not module.check_mode:
+            response = client.delete(ra_id, params=params)
+            if response.status_code == 404:  # deleted meanwhile
+                absent.append(ra_id)
+                continue
+            if response.status_code == 403:
+                err = error_from_response(what, response)
+                err.recommended_actions = [_REVOKE_ADVICE.format(scope=item['scope'] or ra_id, id=ra_id)]
+                module.fail_from_error(err, changed=bool(revoked), revoked=revoked, already_absent=absent)
+            client.json_or_raise(response, what)
+        revoked.append(item)
+    verb = 'Would delete' if module.check_mode else 'Deleted'
+    listed = (': ' + ', '.join(r['assignment_id'] for r in revoked)) if revoked else ''
+    msg = f'{verb} {len(revoked)} role assignment(s){listed}' + (f'; {len(absent)} already absent.' if absent else '.')
+    present = sorted(r['assignment_id'] for r in revoked)
+    return {'changed': bool(revoked), 'revoked': revoked, 'already_absent': absent, 'msg': msg,
+            '_diff': {'before': {'role_assignments': present}, 'after': {'role_assignments': []}}}

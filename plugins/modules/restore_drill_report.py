@@ -47,6 +47,17 @@ options:
   drill_id:
     description: The drill's id, named in the report also when there is no record.
     type: str
+  grants:
+    description:
+      - With O(records), the role assignments the drill created (each C(vault), C(role), C(scope), C(assignment_id),
+        C(revoked)), as the report's record of what it granted and revoked. With O(combine), the grants come from
+        the combined reports.
+    type: list
+    elements: dict
+  revoked_grants:
+    description: Ids of grants revoked since they were recorded (for example by the combine step of a sliced drill).
+    type: list
+    elements: str
 extends_documentation_fragment:
   - azure_backup.dataprotection.attributes
 attributes:
@@ -91,6 +102,15 @@ failed_hosts:
   type: list
   elements: str
   sample: [estsingle2-hr13-0af10ab1-0888-5f82-978f-bffafcb56317]
+grants:
+  description:
+    - The role assignments the drill created for the vault identities (O(grants), or those of every combined
+      report), each with C(vault), C(role), C(scope), C(assignment_id) and C(revoked).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{vault: DrillVaultNeu, role: Reader, scope: /subscriptions/.../servers/drilltarget,
+            assignment_id: /subscriptions/.../providers/Microsoft.Authorization/roleAssignments/3f1c..., revoked: true}]
 msg:
   description: What happened.
   returned: always
@@ -104,7 +124,7 @@ import json
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._drill_report import (
-    build_report, combine_reports, write_report,
+    build_report, combine_reports, normalise_grants, write_report,
 )
 
 ARGSPEC = {
@@ -114,8 +134,11 @@ ARGSPEC = {
     'basename': {'type': 'str', 'default': 'restore_drill'},
     'title': {'type': 'str'},
     'drill_id': {'type': 'str'},
+    'grants': {'type': 'list', 'elements': 'dict'},
+    'revoked_grants': {'type': 'list', 'elements': 'str'},
 }
-CONSTRAINTS = {'required_one_of': [('records', 'combine')], 'mutually_exclusive': [('records', 'combine')]}
+CONSTRAINTS = {'required_one_of': [('records', 'combine')],
+               'mutually_exclusive': [('records', 'combine'), ('grants', 'combine')]}
 
 
 def run(params, check_mode=False):
@@ -133,13 +156,15 @@ def run(params, check_mode=False):
                     reports.append(json.load(handle))
             except (OSError, ValueError) as exc:
                 raise ValueError(f'combine: cannot read the report {path}: {exc}') from None
-        report = combine_reports(reports, title=params.get('title'))
+        report = combine_reports(reports, title=params.get('title'), revoked_ids=params.get('revoked_grants'))
     else:
         ids = [params['drill_id']] if params.get('drill_id') else []
-        report = build_report(params['records'], drill_ids=ids, title=params.get('title'))
+        report = build_report(params['records'], drill_ids=ids, title=params.get('title'),
+                              grants=normalise_grants(params.get('grants'), params.get('revoked_grants')))
     paths, changed = write_report(report, params['output_dir'], params['basename'], check_mode=check_mode)
     summary = report['summary']
     return {'changed': changed, 'paths': paths, 'summary': summary, 'failed_hosts': report['failed_hosts'],
+            'grants': report['grants'],
             'msg': f"{report['title']}: {summary['passed']} of {summary['total']} passed, {summary['failed']} failed."}
 
 

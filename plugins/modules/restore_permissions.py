@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 ---
 module: restore_permissions
-short_description: Grant a Backup vault's managed identity what a PostgreSQL restore needs
+short_description: Grant a Backup vault's managed identity what a PostgreSQL restore needs, or revoke such grants
 version_added: 1.0.0
 description:
   - Works out which permissions the managed identity of an Azure Backup vault needs for one restore of an Azure
@@ -34,19 +34,35 @@ description:
   - New role assignments can take several minutes to apply. Validate the restore with retries afterwards (the
     C(azure_backup.dataprotection.postgresql_restore) role retries the validation while the service reports missing
     permissions).
+  - With O(state=absent) it deletes the role assignments of O(role_assignment_ids), and only those (the
+    C(assignment_id) values of RV(granted) of an earlier run, for example a restore drill's own grants). Each is read
+    first; one that does not exist any more is left out and reported in RV(already_absent). Nothing else is deleted,
+    whatever it grants.
 author:
   - Azure Backup Data Protection collection contributors (@azure-backup)
 options:
+  state:
+    description:
+      - V(present) grants what the restore needs (O(vault_name), O(resource_group) and a target are required).
+      - V(absent) deletes the role assignments of O(role_assignment_ids) that exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  role_assignment_ids:
+    description:
+      - With O(state=absent), the ARM ids of the role assignments to delete
+        (C(<scope>/providers/Microsoft.Authorization/roleAssignments/<guid>), as C(assignment_id) of RV(granted) returns
+        them). An empty list deletes nothing.
+    type: list
+    elements: str
   vault_name:
     description:
-      - Name of the Backup vault whose managed identity performs the restore.
+      - Name of the Backup vault whose managed identity performs the restore. Required with O(state=present).
     type: str
-    required: true
   resource_group:
     description:
-      - Resource group of the Backup vault.
+      - Resource group of the Backup vault. Required with O(state=present).
     type: str
-    required: true
   user_assigned_identity_id:
     description:
       - ARM id of a user-assigned managed identity attached to the vault, when the restore uses it instead of the
@@ -97,10 +113,12 @@ attributes:
     support: full
     details:
       - Reads the vault, the targets and the existing assignments and reports what it would grant; writes nothing.
+      - With O(state=absent), reads the role assignments and reports which it would delete; deletes nothing.
   diff_mode:
     support: full
     details:
-      - The diff lists the permissions present before and after.
+      - The diff lists the permissions present before and after (with O(state=absent), the role assignments
+        deleted).
 notes:
   - "The identity that runs Ansible needs to read the vault and the targets (C(Reader)), to create role assignments on
     the chosen scope (C(Owner), C(User Access Administrator) or C(Role Based Access Control Administrator)) and, for
@@ -111,6 +129,8 @@ notes:
   - O(api_version) applies to the Backup vault request only; the other providers are called with fixed versions
     (Microsoft.Authorization 2022-04-01, Microsoft.KeyVault 2023-07-01, Microsoft.Storage 2023-05-01,
     Microsoft.DBforPostgreSQL 2017-12-01).
+  - "O(state=absent) needs C(Microsoft.Authorization/roleAssignments/read) and C(roleAssignments/delete) on the
+    assignments' scopes (C(Owner), C(User Access Administrator) or C(Role Based Access Control Administrator))."
 seealso:
   - module: azure_backup.dataprotection.pg_restore_validate
   - module: azure_backup.dataprotection.keyvault_secret
@@ -147,17 +167,22 @@ EXAMPLES = r'''
     key_vault_id: /subscriptions/{{ sub }}/resourceGroups/targetrg/providers/Microsoft.KeyVault/vaults/targetosskv
   check_mode: true
   diff: true
+
+- name: Revoke exactly what the first task granted (and nothing that was there before)
+  azure_backup.dataprotection.restore_permissions:
+    state: absent
+    role_assignment_ids: "{{ grants.granted | map(attribute='assignment_id') | select | list }}"
 '''
 
 RETURN = r'''
 principal_id:
   description: Object id of the managed identity the permissions are for.
-  returned: success
+  returned: success with O(state=present)
   type: str
   sample: c5e3d1a9-7b2f-4e8d-a6c4-0f1e2d3c4b10
 required:
   description: Every permission the restore needs, with where a missing one is (or would be) granted.
-  returned: success
+  returned: success with O(state=present)
   type: list
   elements: dict
   contains:
@@ -198,7 +223,7 @@ granted:
   description:
     - Permissions this task granted (in check mode, would grant). Same fields as RV(required), plus
       C(assignment_id), the ARM id of the new role assignment (null in check mode and for access policies).
-  returned: success
+  returned: success with O(state=present)
   type: list
   elements: dict
   sample:
@@ -212,20 +237,20 @@ already_present:
   description:
     - Permissions the identity already had. Same fields as RV(required); C(scope) is where the existing assignment
       is (it can be above the resource), C(assignment_id) its ARM id when known.
-  returned: success
+  returned: success with O(state=present)
   type: list
   elements: dict
 network_warnings:
   description:
     - Network settings that would block the restore (also emitted as warnings). The module never changes them.
-  returned: success
+  returned: success with O(state=present)
   type: list
   elements: str
   sample:
     - "Key vault targetosskv denies public network access and does not let trusted Microsoft services bypass its firewall..."
 targets:
   description: The resources the permissions are for, as found.
-  returned: success
+  returned: success with O(state=present)
   type: dict
   contains:
     server_id:
@@ -240,6 +265,22 @@ targets:
     storage_account_id:
       description: Target storage account (restore as files).
       type: str
+revoked:
+  description: With O(state=absent), the role assignments this task deleted (in check mode, would delete).
+  returned: success with O(state=absent)
+  type: list
+  elements: dict
+  contains:
+    assignment_id: {description: ARM id of the role assignment., type: str}
+    role_definition_id: {description: ARM id of its role definition., type: str}
+    principal_id: {description: The identity it was for., type: str}
+    scope: {description: Its scope., type: str}
+already_absent:
+  description: With O(state=absent), the ids of O(role_assignment_ids) that did not exist (nothing to delete).
+  returned: success with O(state=absent)
+  type: list
+  elements: str
+  sample: []
 msg:
   description: Summary.
   returned: always
@@ -262,20 +303,30 @@ error:
 
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._module import DataProtectionModule
 from ansible_collections.azure_backup.dataprotection.plugins.module_utils._permissions import (
-    PERMISSIONS_ARGSPEC, grant_restore_permissions,
+    PERMISSIONS_ARGSPEC, grant_restore_permissions, revoke_role_assignments,
 )
 
-ARGSPEC = dict(PERMISSIONS_ARGSPEC, vault_name={'type': 'str', 'required': True},
-               resource_group={'type': 'str', 'required': True})
+ARGSPEC = dict(PERMISSIONS_ARGSPEC, vault_name={'type': 'str'}, resource_group={'type': 'str'},
+               state={'type': 'str', 'choices': ['present', 'absent'], 'default': 'present'},
+               role_assignment_ids={'type': 'list', 'elements': 'str'})
+_TARGETS = ('target_server_id', 'target_storage_account_id', 'target_container_url')
 CONSTRAINTS = {
-    'required_one_of': [('target_server_id', 'target_storage_account_id', 'target_container_url')],
+    'required_if': [('state', 'present', ('vault_name', 'resource_group')),
+                    ('state', 'present', _TARGETS, True),
+                    ('state', 'absent', ('role_assignment_ids',))],
     'mutually_exclusive': [('target_server_id', 'target_storage_account_id'),
-                           ('target_server_id', 'target_container_url')],
+                           ('target_server_id', 'target_container_url'),
+                           *(('role_assignment_ids', target) for target in _TARGETS)],
 }
 
 
 def run(module):
-    result = grant_restore_permissions(module, module.params)
+    if module.params['state'] == 'absent':
+        result = revoke_role_assignments(module, module.params['role_assignment_ids'])
+    else:
+        if module.params['role_assignment_ids']:
+            raise ValueError('role_assignment_ids is only for state absent (it names what to delete).')
+        result = grant_restore_permissions(module, module.params)
     if module._diff:
         result['diff'] = result.pop('_diff')
     else:

@@ -60,12 +60,16 @@ def _drop_noise(state):
 
 
 def drill_vars(emu, tmp, drill_id, **extra):
-    target = emu.server('drilltarget')
+    target, flex = emu.server('drilltarget'), emu.server('drillflextarget')
     out = {
         'drill_id': drill_id, 'drill_hosts': 'all:!localhost',
         'target_server_id': emu.server_id('drilltarget'), 'pg_host': target['host'], 'pg_port': target['port'],
         'pg_user': target['admin_user'], 'pg_password': target['admin_password'],
         'key_vault_uri': emu.kv_uri('drillkv'), 'container_url': emu.container_url('drillstorage', 'drill-files'),
+        # the flexible servers into scratch databases on drillflextarget (flexible_mode auto), TLS verify-full
+        'flexible_host': flex['host'], 'flexible_port': flex['port'], 'flexible_user': flex['admin_user'],
+        'flexible_password': flex['admin_password'], 'flexible_ssl_root_cert': emu.ca,
+        'key_vault_id': '/subscriptions/%s/resourceGroups/targetrg/providers/Microsoft.KeyVault/vaults/drillkv' % emu.sub,
         'rpo_hours': 48, 'poll_interval': 1, 'busy_delay': 1, 'validate_delay': 1, 'max_concurrent': 10,
         'state_dir': str(tmp / 'ledger'), 'report_dir': str(tmp / 'report'),
     }
@@ -183,7 +187,7 @@ def run_whole_drill(estate, inventory, run_playbook, tmp):
     estate.wait_idle()
     before = state(estate)
     expected_sales03 = source_count(estate, 'estsingle1', 'sales03')
-    extravars = drill_vars(estate, tmp, 'drillwhole', checks=[
+    extravars = drill_vars(estate, tmp, 'drillwhole', grant_permissions=True, checks=[
         {'name': 'employees present', 'sql': 'SELECT count(*) > 0 FROM employees', 'expect': 't'},
         {'name': 'sales03 rows as in the backup', 'database': 'sales03', 'sql': 'SELECT count(*) FROM employees',
          'expect': str(expected_sales03)}])
@@ -213,9 +217,20 @@ def step_drill_whole_estate(estate, whole_drill):
             assert rec['objects']['tables'] >= 2 and rec['cleanup']['database_dropped'] is True
             assert rec['cleanup']['secret_deleted'] is True
             assert all(c['ok'] for c in rec['checks']) and len(rec['checks']) == (2 if rec['database'] == 'sales03' else 1)
-        else:
-            assert rec['files'] and rec['files'][0]['name'].startswith('drillwhole-' + rec['server'])
-            assert rec['cleanup']['blobs_deleted'] == len(rec['files'])
+        else:  # loaded from the files into drillflextarget and read there, as a single-server database
+            source = source_count(estate, rec['server'], 'app' + rec['server'][-1])
+            rows = {t['table']: t['rows'] for t in rec['tables']}
+            assert rec['database_loaded'] is True and rows['public.employees'] == source, rec['host']
+            assert rec['target'].endswith('/drillwhole_' + rec['server']) and rec['objects']['tables'] >= 2
+            assert rec['files'][0]['name'].startswith('drillwhole-' + rec['server'])
+            assert rec['cleanup']['database_dropped'] is True and rec['cleanup']['download_deleted'] is True
+            assert rec['cleanup']['blobs_deleted'] >= 1 and [c['ok'] for c in rec['checks']] == [True]
+    # DrillVaultNeu's two missing grants, made once for its 13 hosts, recorded and revoked; nothing for the others
+    grants = report['grants']
+    wanted = [('DrillVaultNeu', 'Key Vault Secrets User'), ('DrillVaultNeu', 'Reader')]
+    assert sorted((g['vault'], g['role']) for g in grants) == wanted, grants
+    assert all(g['revoked'] and '/roleAssignments/' in g['assignment_id'] for g in grants)
+    assert result.task('Grant what is missing')['result']['changed'] is True
     # the failed host fails in the recap, the others do not
     assert {h for h, s in result.stats.items() if s['failures']} == {failed[0]['host']}
 
@@ -235,13 +250,25 @@ def step_drill_whole_estate(estate, whole_drill):
         assert secret not in result.output
 
 
+def role_assignment_ids(snapshot):
+    return {ra['name'] for ra in snapshot['role_assignments'].values()}
+
+
 def step_drill_leaves_the_estate_as_it_was(estate, whole_drill):
     before, after = _drop_noise(whole_drill['before']), _drop_noise(whole_drill['after'])
+    # the diff covers the role assignments: a grant left behind fails it
+    assert before['role_assignments'] and 'role_assignments' in after
+    granted = {g['assignment_id'].rsplit('/', 1)[-1].lower() for g in whole_drill['report']['grants']}
+    assert len(granted) == 2 and not granted & role_assignment_ids(after)
+    # what existed before (the other vaults' grants, the automation's own) is kept, every one
+    assert role_assignment_ids(before) == role_assignment_ids(after)
     for key in sorted(set(before) | set(after)):
         assert before.get(key) == after.get(key), 'state.%s differs after the drill:\nbefore %s\nafter  %s' % (
             key, json.dumps(before.get(key), sort_keys=True)[:3000], json.dumps(after.get(key), sort_keys=True)[:3000])
     assert not [db for db in estate.databases('drilltarget') if db.startswith('drillwhole')]
+    assert not [db for db in estate.databases('drillflextarget') if db.startswith('drillwhole')]
     assert estate.blobs('drillstorage', 'drill-files') == []
+    assert not list((whole_drill['dir'] / 'ledger' / 'drillwhole').glob('*.download'))  # the load's local files
     restores = [j for j in restore_jobs(estate) if 'drillwhole' in json.dumps(j)]
     assert len(restores) == 30  # the history the drill leaves, one restore per backup instance
 
@@ -343,9 +370,12 @@ def step_sliced_run_combines_to_one_runs_report(estate, whole_drill, collections
     from ansible_collections.azure_backup.dataprotection.plugins.module_utils._drill_report import comparable
 
     hosts = sorted(r['host'] for r in whole_drill['report']['records'])
+    estate.wait_idle()
+    assignments_before = state(estate)['role_assignments']
     reports = []
     for index in range(3):
-        extravars = dict(whole_drill['vars'], drill_id='drillslices', drill_hosts='all',
+        # the slices grant but do not revoke (they run at once on AWX); combine_drill_reports revokes
+        extravars = dict(whole_drill['vars'], drill_id='drillslices', drill_hosts='all', revoke_grants=False,
                          state_dir=str(tmp_path / ('ledger%d' % index)),
                          report_dir=str(tmp_path / ('slice%d' % index)))
         pdd, proc = _runner(collections_path, estate, tmp_path, 'slice%d' % index, INVENTORY, extravars,
@@ -355,8 +385,13 @@ def step_sliced_run_combines_to_one_runs_report(estate, whole_drill, collections
         assert len(json.loads(report.read_text())['records']) == len(hosts[index::3])
         reports.append(str(report))
         estate.wait_idle()
+    left = set(state(estate)['role_assignments']) - set(assignments_before)
+    assert len(left) == 2, 'the slices revoke nothing: the combine step does'
     combined = run_playbook('combine_drill_reports', {'reports': reports, 'report_dir': str(tmp_path / 'combined')},
                             emulator=estate).assert_ok()
+    # once every slice is done: exactly the slices' grants revoked, nothing else touched
+    assert state(estate)['role_assignments'] == assignments_before
+    assert combined.task('Delete them')['result']['changed'] is True
     together = json.loads((tmp_path / 'combined' / 'restore_drill.json').read_text())
     assert '%(passed)d of %(total)d passed, %(failed)d failed' % together['summary'] in combined.output
     assert together['summary'] == dict(together['summary'], total=30, passed=29, failed=1), [
@@ -377,6 +412,8 @@ def step_busy_instance_fails_clearly(estate, inventory, run_playbook, tmp_path):
     fails that host with the service's refusal (after its busy retries), and the other host passes."""
     names = ('estsingle1-sales05', 'estsingle1-sales06')
     busy, free = sorted(bi['name'] for bi in estate.backup_instances() if bi['name'].startswith(names))
+    # and a flexible server as files only (flexible_mode files, although a flexible target is given)
+    flex = next(bi['name'] for bi in estate.backup_instances() if bi['server'] == 'estflex4')
     estate.wait_idle()
     estate.set_knobs(job_duration=15)  # the backup outlasts the busy retries (2 x 1 s)
     try:
@@ -385,17 +422,22 @@ def step_busy_instance_fails_clearly(estate, inventory, run_playbook, tmp_path):
         started = estate.arm('POST', path, body={'backupRuleOptions': {'ruleName': 'BackupDaily', 'triggerOption': {
             'retentionTagOverride': 'Default'}}})
         assert started.status_code in (200, 202), started.text
-        result = run_playbook('restore_drill', drill_vars(estate, tmp_path, 'drillbusy', busy_retries=2),
-                              args=('-i', str(inventory), '--limit', '%s,%s' % (busy, free)), emulator=estate)
+        result = run_playbook('restore_drill', drill_vars(estate, tmp_path, 'drillbusy', busy_retries=2,
+                                                          flexible_mode='files'),
+                              args=('-i', str(inventory), '--limit', '%s,%s,%s' % (busy, free, flex)), emulator=estate)
     finally:
         estate.set_knobs(job_duration=1.0)
     report = {r['host']: r for r in json.loads((tmp_path / 'report' / 'restore_drill.json').read_text())['records']}
     assert report[free]['status'] == 'passed'
+    assert report[flex]['status'] == 'passed' and 'database_loaded' not in report[flex]
+    assert report[flex]['files'] and report[flex]['cleanup']['blobs_deleted'] == len(report[flex]['files'])
+    assert report[flex]['files'][0]['name'].startswith('drillbusy-estflex4')
     assert report[busy]['status'] == 'failed' and report[busy]['phase'] == 'error'
     assert 'UserErrorMaxConcurrentOperationLimitReached' in ' '.join(report[busy]['reasons']), report[busy]
     assert {h for h, s in result.stats.items() if s['failures']} == {busy}
     estate.wait_idle()
     assert not [db for db in estate.databases('drilltarget') if db.startswith('drillbusy')]
+    assert estate.blobs('drillstorage', 'drill-files') == []
     assert not [s for s in state(estate)['secrets'].get('drillkv', {}) if s.startswith('drillbusy')]
 
 

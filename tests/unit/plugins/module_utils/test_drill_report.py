@@ -89,3 +89,27 @@ def test_write_report_is_atomic_and_reports_change(tmp_path):
     assert dr.write_report(report, str(tmp_path / 'out'), 'r') == (paths, False)
     _paths, changed = dr.write_report(dr.build_report([record('b')]), str(tmp_path / 'check'), 'r', check_mode=True)
     assert changed and not (tmp_path / 'check').exists()
+
+
+RA = '/subscriptions/s/resourceGroups/t/providers/Microsoft.Authorization/roleAssignments/%s'
+
+
+def grant(vault, role, guid, revoked=False):
+    return {'vault': vault, 'role': role, 'scope': '/subscriptions/s/resourceGroups/t', 'assignment_id': RA % guid,
+            'revoked': revoked}
+
+
+def test_grants_are_recorded_once_each_and_combined_across_slices():
+    whole = dr.build_report([record('h1'), record('h2')],
+                            grants=[grant('V2', 'Reader', 'a1', True), grant('V1', 'Reader', 'b1', True)])
+    assert [g['vault'] for g in whole['grants']] == ['V1', 'V2'] and all(g['revoked'] for g in whole['grants'])
+    # slices: the first that needs a grant makes it (the others find it present); none revokes; combine marks them
+    slices = [dr.build_report([record('h1')], grants=[grant('V1', 'Reader', 'c1'), grant('V2', 'Reader', 'c2')]),
+              dr.build_report([record('h2')], grants=[])]
+    pending = dr.combine_reports(slices)
+    assert [g['revoked'] for g in pending['grants']] == [False, False]
+    assert dr.comparable(pending) != dr.comparable(whole)  # a grant left behind shows
+    done = dr.combine_reports(slices, revoked_ids=[RA % 'c1', (RA % 'c2').upper()])
+    assert dr.comparable(done) == dr.comparable(whole)  # the ids differ from run to run, nothing else
+    assert 'roleAssignments/c1' in dr.to_html(done) and 'NOT revoked' in dr.to_html(pending)
+    assert dr.build_report([record('h1')])['grants'] == [] and 'granted nothing' in dr.to_html(whole | {'grants': []})

@@ -68,6 +68,9 @@ class FakeArm:
         self.principal_not_found = 0
         rsps.add_callback('GET', re.compile(re.escape(ARM) + r'/.*'), callback=self.get)
         rsps.add_callback('PUT', re.compile(re.escape(ARM) + r'/.*'), callback=self.put)
+        rsps.add_callback('DELETE', re.compile(re.escape(ARM) + r'/.*'), callback=self.delete)
+        self.deletes = []
+        self.forbidden_deletes = set()  # paths whose DELETE answers 403 (the read is allowed)
 
     def assign(self, guid, scope, principal=PRINCIPAL, name=None):
         name = name or f'ra{len(self.assignments)}'
@@ -116,7 +119,24 @@ class FakeArm:
             return ok({'value': [{'id': SA_ID, 'name': 'targetossstorage', 'properties': self.sa_props}]})
         if path == SA_ID:
             return ok({'id': SA_ID, 'name': 'targetossstorage', 'properties': self.sa_props})
+        found = self._assignment(path)
+        if found:
+            return ok(found)
         return self._reply(404, {'error': {'code': 'ResourceNotFound', 'message': f'{path} not found'}})
+
+    def _assignment(self, path):
+        return next((a for a in self.assignments if a['id'].lower() == path.lower()), None)
+
+    def delete(self, request):
+        path = urlsplit(request.url).path
+        self.deletes.append(path)
+        found = self._assignment(path)
+        if path in self.forbidden_deletes:
+            return self._reply(403, {'error': {'code': 'AuthorizationFailed', 'message': 'no delete'}})
+        if not found:
+            return 204, {}, ''
+        self.assignments.remove(found)
+        return self._reply(200, found)
 
     def put(self, request):
         path = urlsplit(request.url).path
@@ -473,4 +493,62 @@ def test_check_mode_only_warns_of_a_missing_secret_or_container(arm, warnings):
 
 def test_database_and_files_are_exclusive():
     result, failed = run(dict(DB, **FILES))
+    assert failed and 'mutually exclusive' in result['msg']
+
+
+# ---------------------------------------------------------------- state absent: delete by id (a drill's own grants)
+
+def revoke(ids, check_mode=False, diff=False):
+    result, failed = run_main(rp.main, {'state': 'absent', 'role_assignment_ids': ids,
+                                        'subscription_id': SUBSCRIPTION}, check_mode=check_mode, diff=diff)
+    assert SENTINEL_TOKEN not in json.dumps(result, default=str)
+    return result, failed
+
+
+def test_absent_deletes_exactly_the_given_assignments_and_keeps_the_others(arm):
+    arm.assign(READER, SERVER_ID, name='0b7c7a2e-0000-4000-8000-000000000001')  # there before: kept
+    granted, _failed = run(DB)
+    granted_too, _failed = run(FILES)
+    ids = [g['assignment_id'] for g in granted['granted'] + granted_too['granted']]
+    assert len(ids) == 2 and len(arm.assignments) == 3  # Key Vault Secrets User and Blob Data Contributor
+
+    checked, failed = revoke(ids, check_mode=True, diff=True)
+    assert not failed and checked['changed'] and 'Would delete 2' in checked['msg']
+    assert arm.deletes == [] and len(arm.assignments) == 3
+    assert sorted(checked['diff']['before']['role_assignments']) == sorted(ids)
+
+    result, failed = revoke(ids + [ids[0]])  # a repeated id is deleted once
+    assert not failed and result['changed'] and sorted(r['assignment_id'] for r in result['revoked']) == sorted(ids)
+    assert [r['principal_id'] for r in result['revoked']] == [PRINCIPAL, PRINCIPAL]
+    assert [a['name'] for a in arm.assignments] == ['0b7c7a2e-0000-4000-8000-000000000001']
+    assert sorted(arm.deletes) == sorted(ids)
+
+    again, failed = revoke(ids)  # gone: nothing to do, nothing deleted
+    assert not failed and not again['changed'] and again['revoked'] == [] and sorted(again['already_absent']) == sorted(ids)
+    assert len(arm.deletes) == 2
+
+
+def test_absent_with_no_ids_changes_nothing(arm):
+    result, failed = revoke([])
+    assert not failed and not result['changed'] and result['revoked'] == [] and arm.deletes == []
+
+
+def test_absent_refuses_what_is_not_a_role_assignment_id(arm):
+    result, failed = revoke([SERVER_ID])
+    assert failed and 'role_assignment_ids must be ARM ids of role assignments' in result['msg'] and arm.deletes == []
+
+
+def test_absent_forbidden_says_what_is_needed(arm):
+    granted, _failed = run(FILES)
+    ra_id = granted['granted'][0]['assignment_id']
+    arm.forbidden_deletes.add(ra_id)
+    result, failed = revoke([ra_id])
+    assert failed and result['error']['code'] == 'AuthorizationFailed'
+    assert 'roleAssignments/delete' in ' '.join(result['error']['recommended_actions'])
+
+
+def test_absent_needs_ids_and_present_refuses_them():
+    result, failed = run_main(rp.main, {'state': 'absent', 'subscription_id': SUBSCRIPTION})
+    assert failed and 'role_assignment_ids' in result['msg']
+    result, failed = run(dict(FILES, role_assignment_ids=['x']))
     assert failed and 'mutually exclusive' in result['msg']
