@@ -832,7 +832,7 @@ def test_sessions_share_one_tls_context_per_ca_bundle(tls_server, monkeypatch):
     real = _arm_client.create_urllib3_context
     monkeypatch.setattr(_arm_client, 'create_urllib3_context', lambda: built.append(1) or real())
     monkeypatch.setattr(_arm_client, '_SSL_CONTEXTS', {})
-    for _ in range(3):  # three tasks' sessions, each with a new connection
+    for _task in range(3):  # three tasks' sessions, each with a new connection
         assert _arm_client.new_session().get(url, verify=ca_file, timeout=10).json() == {'ok': True}
     assert len(built) == 1
     assert list(_arm_client._SSL_CONTEXTS) == [ca_file]
