@@ -44,7 +44,9 @@ threads, curl background processes], BENCH_POLL [1 s: how often every contender 
 BENCH_JOB_SECONDS [10: job length in single/defaults], BENCH_LONG_JOB_SECONDS [120], BENCH_LONG_REPEAT [1],
 BENCH_PROGRESS [1: the playbook's progress lines in every run of the restore_database playbook; 0: pg_restore waits
 in one process], BENCH_CLOUD [file: ours reads the emulator's cloud metadata from its cloud.json, as the SDK
-script is given the endpoints; url: from its /metadata/endpoints, one request more], BENCH_HISTORY_JOBS [100,10000: finished jobs in the vault, one history run per value],
+script is given the endpoints; url: from its /metadata/endpoints, one request more], BENCH_ANSIBLE_CFG [readme:
+the [defaults] settings the README's install block writes to a project's ansible.cfg, collections_path left out;
+defaults: none, ansible-core's defaults], BENCH_HISTORY_JOBS [100,10000: finished jobs in the vault, one history run per value],
 BENCH_LARGE [0: 1 adds the 1 GB database], BENCH_SIZES [100 (MB)], BENCH_POINTS [10000], BENCH_DRILL [30,100],
 BENCH_KEEP [0: 1 keeps the run dir under /tmp], BENCH_OUT [.bench],
 BENCH_PUBLISH [0: 1 writes docs/benchmarks.json and the table in docs/benchmarks.md].
@@ -56,6 +58,7 @@ figures are written anyway; failures under the stress buckets are reported as wa
 
 import datetime as dt
 import json
+import re
 import os
 import shutil
 import statistics
@@ -114,6 +117,17 @@ def env_list(name, default):
     return [x.strip() for x in os.environ.get(name, default).split(",") if x.strip()]
 
 
+def readme_ansible_settings():
+    """The [defaults] lines the README's install block writes to a new project's ansible.cfg, but collections_path
+    (the bench gives the collections path itself): what a user who follows the README runs with."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
+        found = re.search(r"printf '\[defaults\]\\n((?:[^'\\]|\\n)*)' > ansible\.cfg", fh.read())
+    if found is None:
+        raise SystemExit("README.md: no printf '[defaults]...' > ansible.cfg line in the install block")
+    lines = [line.strip() for line in found.group(1).split("\\n") if line.strip()]
+    return [line for line in lines if not line.startswith("collections_path")]
+
+
 class Bench:
     def __init__(self):
         self.t_start = time.time()
@@ -135,6 +149,9 @@ class Bench:
         self.cloud = os.environ.get("BENCH_CLOUD", "file")
         if self.cloud not in ("file", "url"):
             raise SystemExit("BENCH_CLOUD is file or url, not %r" % self.cloud)
+        self.ansible_cfg = os.environ.get("BENCH_ANSIBLE_CFG", "readme")
+        if self.ansible_cfg not in ("readme", "defaults"):
+            raise SystemExit("BENCH_ANSIBLE_CFG is readme or defaults, not %r" % self.ansible_cfg)
         self.large = full or os.environ.get("BENCH_LARGE", "0") not in ("", "0", "false", "no")
         sizes = env_list("BENCH_SIZES", "100")
         self.sizes = [int(s) for s in sizes] + ([1024] if self.large and "1024" not in sizes else [])
@@ -257,7 +274,11 @@ class Bench:
                 json.dump({"all": {"hosts": {"localhost": {"ansible_connection": "local",
                                                            "ansible_python_interpreter": sys.executable}}}}, fh)
             with open(os.path.join(self.run_dir, "ansible.cfg"), "w", encoding="utf-8") as fh:
-                fh.write("# bench: ansible-core defaults\n[defaults]\n")
+                if self.ansible_cfg == "readme":
+                    fh.write("# bench: the README's project settings\n[defaults]\n%s" % "".join(
+                        line + "\n" for line in readme_ansible_settings()))
+                else:
+                    fh.write("# bench: ansible-core defaults\n[defaults]\n")
         return path
 
     def measure(self, emu, kind, contender, tag, argv, env, expected, events=None, **extra):
@@ -836,6 +857,7 @@ class Bench:
                        "stress_knobs": dict(THROTTLED, throttle=self.stress_throttle),
                        "job_seconds_single": self.job_seconds, "long_job_seconds": self.long_seconds,
                        "long_repeat": self.long_repeat, "progress": self.progress, "cloud": self.cloud,
+                       "ansible_cfg": self.ansible_cfg,
                        "history_jobs": self.history,
                        "history_mix": HISTORY_MIX, "emulator_knobs": MAIN_KNOBS,
                        "scale_knobs": dict(THROTTLED, throttle=self.throttle), "sample_rows": SAMPLE_ROWS,

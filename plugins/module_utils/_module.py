@@ -74,8 +74,10 @@ class AzureParts:
         if not subscription:
             raise DataProtectionError('Missing subscription', 'no subscription id is configured.',
                                       code='MissingSubscription', recommended_actions=[
-                                          'Set subscription_id or AZURE_SUBSCRIPTION_ID (or a default subscription '
-                                          'with az account set for auth_source cli).'])
+                                          'In AWX/AAP attach a "Microsoft Azure Resource Manager" credential to the '
+                                          'job template; elsewhere set subscription_id or AZURE_SUBSCRIPTION_ID (with '
+                                          'AZURE_CLIENT_ID, AZURE_SECRET and AZURE_TENANT for a service principal), '
+                                          'or a default subscription with az account set (auth_source auto or cli).'])
         return subscription
 
     @property

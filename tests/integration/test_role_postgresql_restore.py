@@ -148,3 +148,17 @@ def test_playbooks_say_what_is_missing(demo, run_playbook, playbook, missing):
     failed = run_playbook(playbook, extravars={'vault_name': 'TestBkpVault'} if playbook != 'job_status' else {},
                           emulator=demo).assert_failed()
     assert missing in failed.output
+
+
+def test_a_playbook_without_a_subscription_says_where_to_set_one(demo, run_playbook, unique_name):
+    """The playbooks leave the credential to the module (az login and managed identities need no variable): with no
+    subscription anywhere, the restore task fails with what to set in AWX and on the command line, and starts nothing."""
+    database = unique_name('nosub')
+    jobs_before = len(demo.restore_jobs())
+    extravars = {key[len('postgresql_restore_'):]: value for key, value in _database_vars(demo, database).items()}
+    failed = run_playbook('restore_database', extravars=extravars, env={'AZURE_SUBSCRIPTION_ID': None},
+                          emulator=demo).assert_failed()
+    result = failed.task(RESTORE_TASK)['result']
+    assert result['error']['code'] == 'MissingSubscription', result
+    assert 'Microsoft Azure Resource Manager' in failed.output and 'AZURE_SUBSCRIPTION_ID' in failed.output
+    assert len(demo.restore_jobs()) == jobs_before

@@ -856,3 +856,42 @@ def test_verification_off_and_directories_keep_requests_own_handling(tls_server,
         _host, pool = adapter.build_connection_pool_key_attributes(request, verify)
         assert 'ssl_context' not in pool
     assert _arm_client.new_session().get(url, verify=False, timeout=10).json() == {'ok': True}
+
+
+# ---------------------------------------------------------------- proxy and CA bundle variables, read once per host
+
+def test_the_environment_is_read_once_per_host_and_session(tls_server, monkeypatch):
+    url, ca_file, _other = tls_server
+    reads = []
+    real = requests.sessions.get_environ_proxies
+    monkeypatch.setattr(requests.sessions, 'get_environ_proxies', lambda *a, **k: reads.append(a[0]) or real(*a, **k))
+    session = _arm_client.new_session()
+    for path in ('a', 'b', 'c'):
+        assert session.get(url + path, verify=ca_file, timeout=10).json() == {'ok': True}
+    assert len(reads) == 1
+    _arm_client.new_session().get(url, verify=ca_file, timeout=10)  # a new session (a new task) reads it again
+    assert len(reads) == 2
+
+
+@pytest.mark.parametrize('no_proxy, reaches_server', [('', False), ('127.0.0.1', True)])
+def test_proxy_variables_still_apply(tls_server, monkeypatch, no_proxy, reaches_server):
+    url, ca_file, _other = tls_server
+    for name in ('HTTPS_PROXY', 'https_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv('HTTPS_PROXY', 'http://127.0.0.1:9')  # nothing listens: a request through it fails
+    monkeypatch.setenv('NO_PROXY', no_proxy)
+    session = _arm_client.new_session()
+    for _request in range(2):  # the cached answer is the same answer
+        if reaches_server:
+            assert session.get(url, verify=ca_file, timeout=10).json() == {'ok': True}
+        else:
+            with pytest.raises(requests.exceptions.ProxyError):
+                session.get(url, verify=ca_file, timeout=10)
+
+
+def test_the_ca_bundle_variable_still_applies(tls_server, monkeypatch):
+    url, ca_file, _other = tls_server
+    monkeypatch.setenv('REQUESTS_CA_BUNDLE', ca_file)
+    session = _arm_client.new_session()
+    assert session.get(url, timeout=10).json() == {'ok': True}
+    assert session.get(url, timeout=10).json() == {'ok': True}
