@@ -473,8 +473,9 @@ def _verify(target, name, expected):
 # pylint: disable-next=too-many-locals,too-many-branches,too-many-statements
 def run(module):
     params = module.params
-    if not blobs.HAS_BLOB:
-        module.fail_json(msg=missing_required_lib('azure-storage-blob'), exception=str(blobs.BLOB_IMPORT_ERROR))
+    import_error = blobs.sdk_import_error()
+    if import_error is not None:
+        module.fail_json(msg=missing_required_lib('azure-storage-blob'), exception=str(import_error))
     if params['jobs'] < 1:
         raise ValueError('jobs must be 1 or more.')
     container_url, prefix = _source(module)
@@ -484,8 +485,8 @@ def run(module):
     result = {'changed': False, 'loaded': False, 'blobs_deleted': [], 'work_dir': None}
 
     # The storage token first: a sign-in problem is reported as such, not as a storage error.
-    get_access_token(module.credential, module.cloud.storage_scope)
-    files = blobs.RestoredFiles(container_url, module.credential)
+    token = get_access_token(module.credential, module.cloud.storage_scope)
+    files = blobs.RestoredFiles(container_url, module.credential, principal=blobs.token_principal(token))
     source_database = params['source_database']
     listing = None
     if source_database is None:
