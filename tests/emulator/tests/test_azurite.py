@@ -3,7 +3,10 @@
 azure-storage-blob with azure-identity's credential from the emulator's authority."""
 import json
 import os
+import shutil
+import signal
 import subprocess
+import time
 import uuid
 import xml.etree.ElementTree as ET
 
@@ -164,3 +167,32 @@ def test_the_gate_enforces_blob_data_roles_as_azure_does(emu):
     finally:
         emu.arm("DELETE", scope + AUTHZ + "/roleAssignments/" + name, params={"api-version": "2022-04-01"})
     assert _blob_call(emu, "GET", listing, readonly).status_code == 403        # the revoke is seen at once
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_stop_after_a_killed_emulator_stops_its_gate_and_azurite_by_pid():
+    """A SIGKILLed emulator cannot stop its children: `dpemulator stop` then stops the gate and Azurite by their pid
+    files (and removes them)."""
+    from dpemu_helpers import GRANTED, cli, start_emulator
+    e = start_emulator(GRANTED)
+    try:
+        pids = {name: int(open(os.path.join(e.state, name)).read()) for name in ("blobgate.pid", "azurite.pid")}
+        assert all(_alive(pid) for pid in pids.values())
+        os.kill(e.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _alive(e.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert all(_alive(pid) for pid in pids.values())          # left behind by the kill
+        assert "stopped a leftover Azurite" in cli("stop", "--state", e.state, check=False).stdout
+        assert not any(_alive(pid) for pid in pids.values())
+        assert not any(os.path.exists(os.path.join(e.state, name)) for name in pids)
+    finally:
+        e.stop()
+        shutil.rmtree(e.state, ignore_errors=True)
