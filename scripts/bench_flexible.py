@@ -11,6 +11,11 @@ Figures per size: wall seconds (and our task's own seconds, from tests/bench/cal
 without ansible-playbook's start), controller CPU seconds, peak PSS of the client's process tree (pg_restore included) and
 the largest single process (max RSS). Writes .bench/flexible.json and prints a table. Not a test: nothing is checked
 against a threshold.
+
+Both contenders read the blobs through the emulator's authorizing gate in front of Azurite (DPEMULATOR_BLOB_URL), as
+clients of Azure pass its RBAC check. BENCH_FLEX_ROUTES=gate,azurite also measures each contender reading Azurite
+directly (ours then names container_url and file_prefix, not the job), to show what the gate costs;
+BENCH_FLEX_REPEAT=N measures each route N times on the same restored files (medians are the reader's to take).
 """
 
 import json
@@ -97,6 +102,8 @@ def run_playbook(emu, text, workdir, stem):
 
 def main():
     sizes = [int(s) for s in os.environ.get("BENCH_FLEX_SIZES", "100").split(",") if s]
+    routes = [r for r in os.environ.get("BENCH_FLEX_ROUTES", "gate").split(",") if r]
+    repeat = int(os.environ.get("BENCH_FLEX_REPEAT", "1"))
     if os.environ.get("BENCH_LARGE") == "1" and 1024 not in sizes:
         sizes.append(1024)
     out_dir = os.path.join(ROOT, os.environ.get("BENCH_OUT", ".bench"))
@@ -137,38 +144,50 @@ def main():
                 job_id = json.loads(fh.read().split('"r": ', 1)[1].rsplit("}", 2)[0] + "}")["job_id"]
             print("flexible: %s ready in %.0f s (restore as files included)" % (db, time.monotonic() - t0),
                   flush=True)
-            ours = run_playbook(emu, playbook([("load", "azure_backup.dataprotection.pg_restore_files_to_server", {
-                "vault_name": "TestBkpVault", "resource_group": "testBkpVaultRG", "job_id": job_id,
-                "source_database": db, "target_database": "ours_%d" % size, "host": target["host"],
-                "port": int(target["port"]), "login_user": target["user"], "login_password": target["password"],
-                "ssl_root_cert": emu.env["REQUESTS_CA_BUNDLE"], "download_dir": work})]), work, "ours-%d" % size)
-            env = emu.client_env()
-            env.update(PGHOST=target["host"], PGPORT=str(target["port"]), PGUSER=target["user"],
-                       PGPASSWORD=target["password"], PGSSLMODE="verify-full",
-                       PGSSLROOTCERT=emu.env["REQUESTS_CA_BUNDLE"])
-            hand = bl.run_measured([sys.executable, os.path.join(ROOT, "tests", "bench", "flex_by_hand.py"),
-                                    container, blob, os.path.join(work, "hand.dump"), "hand_%d" % size],
-                                   env, work, os.path.join(work, "hand-%d.out" % size))
-            with open(os.path.join(work, "ours-%d.out" % size)) as fh:
-                text = fh.read()
-            dump_mb = json.loads(text.split('"r": ', 1)[1].rsplit("}", 2)[0] + "}")["files"]["size"] / 2 ** 20
-            counts = [psql(target, "SELECT count(*) FROM payload", database=d) for d in ("ours_%d" % size,
-                                                                                         "hand_%d" % size)]
-            row = {"size_mb": round(dump_mb), "rows": total, "ok": [ours.rc == 0, hand.rc == 0],
-                   "counts_equal": counts[0] == counts[1] == str(total),
-                   "wall": [round(ours.wall, 2), round(hand.wall, 2)], "cpu": [round(ours.cpu, 2), round(hand.cpu, 2)],
-                   "task_seconds_ours": round(ours.task_seconds.get("load", 0), 2),
-                   "peak_pss_mb": [round(ours.peak_pss_mb), round(hand.peak_pss_mb)],
-                   "max_rss_mb": [round(ours.max_rss_mb), round(hand.max_rss_mb)]}
-            rows.append(row)
-            print("flexible %4d MB  our task alone %6.1f s (%.2fx)" % (
-                row["size_mb"], row["task_seconds_ours"], row["task_seconds_ours"] / hand.wall), flush=True)
-            print("flexible %4d MB  wall ours %6.1f s  by hand %6.1f s  (%.2fx)  peak PSS ours %4d MB  by hand %4d MB  "
-                  "max RSS ours %4d MB  by hand %4d MB  rows equal %s" % (
-                      row["size_mb"], ours.wall, hand.wall, ours.wall / hand.wall, ours.peak_pss_mb,
-                      hand.peak_pss_mb, ours.max_rss_mb, hand.max_rss_mb, row["counts_equal"]), flush=True)
-            psql(target, "DROP DATABASE IF EXISTS ours_%d" % size)
-            psql(target, "DROP DATABASE IF EXISTS hand_%d" % size)
+            with open(os.path.join(state, "state.json")) as fh:
+                direct = "https://127.0.0.1:%d/targetossstorage/restored-files" % json.load(fh)["meta"]["azurite_port"]
+            for rep_no in range(repeat):
+                for route in routes:
+                    source_args = {"job_id": job_id} if route == "gate" else {"container_url": direct,
+                                                                              "file_prefix": prefix}
+                    route_container = container if route == "gate" else direct
+                    module = "azure_backup.dataprotection.pg_restore_files_to_server"
+                    ours = run_playbook(emu, playbook([("load", module, dict(source_args, **{
+                        "vault_name": "TestBkpVault", "resource_group": "testBkpVaultRG",
+                        "source_database": db, "target_database": "ours_%d" % size, "host": target["host"],
+                        "port": int(target["port"]), "login_user": target["user"],
+                        "login_password": target["password"], "ssl_root_cert": emu.env["REQUESTS_CA_BUNDLE"],
+                        "download_dir": work}))]), work, "ours-%d" % size)
+                    env = emu.client_env()
+                    env.update(PGHOST=target["host"], PGPORT=str(target["port"]), PGUSER=target["user"],
+                               PGPASSWORD=target["password"], PGSSLMODE="verify-full",
+                               PGSSLROOTCERT=emu.env["REQUESTS_CA_BUNDLE"])
+                    hand = bl.run_measured([sys.executable, os.path.join(ROOT, "tests", "bench", "flex_by_hand.py"),
+                                            route_container, blob, os.path.join(work, "hand.dump"), "hand_%d" % size],
+                                           env, work, os.path.join(work, "hand-%d.out" % size))
+                    with open(os.path.join(work, "ours-%d.out" % size)) as fh:
+                        text = fh.read()
+                    dump_mb = json.loads(text.split('"r": ', 1)[1].rsplit("}", 2)[0] + "}")["files"]["size"] \
+                        / 2 ** 20
+                    counts = [psql(target, "SELECT count(*) FROM payload", database=d) for d in ("ours_%d" % size,
+                                                                                                 "hand_%d" % size)]
+                    row = {"size_mb": round(dump_mb), "route": route, "run": rep_no + 1, "rows": total,
+                           "ok": [ours.rc == 0, hand.rc == 0], "counts_equal": counts[0] == counts[1] == str(total),
+                           "wall": [round(ours.wall, 2), round(hand.wall, 2)],
+                           "cpu": [round(ours.cpu, 2), round(hand.cpu, 2)],
+                           "task_seconds_ours": round(ours.task_seconds.get("load", 0), 2),
+                           "peak_pss_mb": [round(ours.peak_pss_mb), round(hand.peak_pss_mb)],
+                           "max_rss_mb": [round(ours.max_rss_mb), round(hand.max_rss_mb)]}
+                    rows.append(row)
+                    print("flexible %4d MB  %-7s our task alone %6.1f s (%.2fx)" % (
+                        row["size_mb"], route, row["task_seconds_ours"], row["task_seconds_ours"] / hand.wall),
+                        flush=True)
+                    print("flexible %4d MB  %-7s wall ours %6.1f s  by hand %6.1f s  (%.2fx)  peak PSS ours %4d MB  "
+                          "by hand %4d MB  max RSS ours %4d MB  by hand %4d MB  rows equal %s" % (
+                              row["size_mb"], route, ours.wall, hand.wall, ours.wall / hand.wall, ours.peak_pss_mb,
+                              hand.peak_pss_mb, ours.max_rss_mb, hand.max_rss_mb, row["counts_equal"]), flush=True)
+                    psql(target, "DROP DATABASE IF EXISTS ours_%d" % size)
+                    psql(target, "DROP DATABASE IF EXISTS hand_%d" % size)
             psql(source, "DROP DATABASE IF EXISTS %s" % db)
     finally:
         subprocess.run(["dpemulator", "stop", "--state", state], check=False)

@@ -6,7 +6,8 @@
 # INTERNAL USE ONLY: private to the azure_backup.dataprotection collection; no compatibility promise.
 """The files a restore as files wrote: find them in their container, download them (streamed, resumable, checked).
 
-azure-storage-blob does the HTTP (imported here only, guarded). A download goes to ``<dest>.part`` in 4 MiB chunks;
+azure-storage-blob does the HTTP (imported here only, guarded, and only when a container is first read: it takes
+~0.16 s and brings aiohttp, which a play that names the module but skips it should not pay). A download goes to ``<dest>.part`` in 4 MiB chunks;
 the blob's ETag is kept beside it (``<dest>.etag``), so a download broken off (a dropped connection, or the process
 killed) continues from the bytes already there with a ranged read of the same blob version. Length and Content-MD5
 (when the blob has one) are checked before ``<dest>`` appears.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import os
 import re
 from urllib.parse import urlsplit
@@ -28,12 +30,10 @@ try:
     from azure.core.exceptions import (
         AzureError, ClientAuthenticationError, HttpResponseError, ResourceModifiedError, ResourceNotFoundError,
     )
-    from azure.storage.blob import ContainerClient
-    HAS_BLOB = True
-    BLOB_IMPORT_ERROR = None
+    CORE_IMPORT_ERROR = None
 except ImportError as exc:  # pragma: no cover - the module reports it with missing_required_lib
-    HAS_BLOB = False
-    BLOB_IMPORT_ERROR = exc
+    CORE_IMPORT_ERROR = exc
+    MatchConditions = None
 
     class AzureError(Exception):
         """Stand-ins, so that the except clauses below stay valid without the SDK."""
@@ -50,14 +50,67 @@ except ImportError as exc:  # pragma: no cover - the module reports it with miss
     class ClientAuthenticationError(HttpResponseError):
         pass
 
+_SDK = {}
+
+
+def sdk_import_error():
+    """None when azure-storage-blob (and azure-core) can be imported, else the ImportError."""
+    if CORE_IMPORT_ERROR is not None:
+        return CORE_IMPORT_ERROR
+    try:
+        _container_client_class()
+    except ImportError as exc:
+        return exc
+    return None
+
+
+def _container_client_class():
+    if 'ContainerClient' not in _SDK:
+        from azure.storage.blob import ContainerClient  # pylint: disable=import-outside-toplevel
+        _SDK['ContainerClient'] = ContainerClient
+    return _SDK['ContainerClient']
+
+
+def token_principal(token):
+    """Who a bearer token is for, as a role assignment names it ('object id X (application Y)'); None when the token
+    is not a JWT. Its claims are only read, to name the identity in a message, never trusted."""
+    try:
+        body = token.split('.')[1]
+        claims = json.loads(base64.urlsafe_b64decode(body + '=' * (-len(body) % 4)))
+    except (AttributeError, IndexError, ValueError, TypeError):
+        return None
+    oid = claims.get('oid') if isinstance(claims, dict) else None
+    if not oid:
+        return None
+    name = claims.get('upn') or claims.get('appid')
+    return f"object id {oid}" + (f" ({'user' if claims.get('upn') else 'application'} {name})" if name else '')
+
+
+def account_and_container(container_url):
+    """(storage account, container) of a container URL: https://<account>.blob.<suffix>/<container>, or path
+    style https://<host>/<account>/<container> (Azurite, the emulator)."""
+    parts = urlsplit(container_url)
+    segs = [s for s in parts.path.split('/') if s]
+    host = (parts.hostname or '').lower()
+    if '.blob.' in host:
+        return host.split('.', 1)[0], (segs[0] if segs else '')
+    return (segs[0] if segs else host), (segs[1] if len(segs) > 1 else '')
+
+
 CHUNK = 4 * 1024 * 1024
 ATTEMPTS = 5
 # The server-wide files of a flexible server's restore as files (Microsoft: roles.sql, tablespace.sql, schema.sql),
 # each '<prefix>_<name>.sql' next to the '<prefix>_<database>.sql' archives.
 SERVER_FILES = ('roles', 'tablespace', 'schema')
-READER_ACTION = ("Assign 'Storage Blob Data Reader' (or Contributor, to delete the files afterwards) on the storage "
-                 "account or the container to the identity that runs Ansible: Owner and Contributor do not include "
-                 "reading blob data.")
+
+
+def reader_action(container_url, principal=None):
+    """What to grant, to whom, on what, when reading the files is refused."""
+    account, container = account_and_container(container_url)
+    who = f'the identity that runs Ansible ({principal})' if principal else 'the identity that runs Ansible'
+    return (f"Assign 'Storage Blob Data Reader' (or 'Storage Blob Data Contributor', to delete the files afterwards) "
+            f"to {who} on the storage account '{account}' or its container '{container}': Owner and Contributor do "
+            "not include reading blob data.")
 
 
 def split_destination(destination):
@@ -108,8 +161,9 @@ def md5_hex(value):
     return binascii.hexlify(bytes(value)).decode()
 
 
-def blob_error(exc, what, container_url):
-    """DataProtectionError for an azure-storage-blob / azure-identity failure, saying what to change."""
+def blob_error(exc, what, container_url, principal=None):
+    """DataProtectionError for an azure-storage-blob / azure-identity failure, saying what to change (`principal`:
+    token_principal of the storage token, to name whom to grant a role)."""
     code = getattr(exc, 'error_code', None)
     status = getattr(getattr(exc, 'response', None), 'status_code', None) or getattr(exc, 'status_code', None)
     text = str(getattr(exc, 'message', None) or exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
@@ -118,7 +172,7 @@ def blob_error(exc, what, container_url):
             'Check the credentials (client_id, secret, tenant) of the identity that runs Ansible.'])
     if code in ('AuthorizationPermissionMismatch', 'AuthorizationFailure') or status == 403:
         return DataProtectionError(what, text, code=code or 'AuthorizationPermissionMismatch', status=status,
-                                   recommended_actions=[READER_ACTION])
+                                   recommended_actions=[reader_action(container_url, principal)])
     if code == 'ContainerNotFound' or (status == 404 and code is None):
         return DataProtectionError(what, f'the container {container_url} does not exist.', code='ContainerNotFound',
                                    status=status, recommended_actions=[
@@ -138,10 +192,14 @@ def blob_error(exc, what, container_url):
 class RestoredFiles:
     """The files under one prefix of one container, read with an azure-identity credential."""
 
-    def __init__(self, container_url, credential, client=None):
+    def __init__(self, container_url, credential, client=None, principal=None):
         self.container_url = container_url.rstrip('/')
-        self.client = client or ContainerClient.from_container_url(
+        self.principal = principal
+        self.client = client or _container_client_class().from_container_url(
             self.container_url, credential=credential, max_single_get_size=CHUNK, max_chunk_get_size=CHUNK)
+
+    def _error(self, exc, what):
+        return blob_error(exc, what, self.container_url, self.principal)
 
     def list(self, prefix):
         """[{name, size, etag, md5}] of the blobs whose names start with `prefix`."""
@@ -150,8 +208,7 @@ class RestoredFiles:
                      'md5': md5_hex(getattr(b.content_settings, 'content_md5', None))}
                     for b in self.client.list_blobs(name_starts_with=prefix)]
         except AzureError as exc:
-            raise blob_error(exc, f'Could not list the restored files in {self.container_url}',
-                             self.container_url) from exc
+            raise self._error(exc, f'Could not list the restored files in {self.container_url}') from exc
 
     def delete(self, name):
         try:
@@ -160,7 +217,7 @@ class RestoredFiles:
         except ResourceNotFoundError:
             return False
         except AzureError as exc:
-            raise blob_error(exc, f'Could not delete {name} from {self.container_url}', self.container_url) from exc
+            raise self._error(exc, f'Could not delete {name} from {self.container_url}') from exc
 
     # pylint: disable-next=too-many-arguments
     def download(self, blob, dest, attempts=ATTEMPTS, progress=None, sink=None):
@@ -214,12 +271,12 @@ class RestoredFiles:
                                           'downloaded.', code='BlobModified', recommended_actions=[
                                               'Run the task again: it starts that file afresh.']) from exc
             except (HttpResponseError, ResourceNotFoundError, ClientAuthenticationError) as exc:
-                raise blob_error(exc, f"Could not download {blob['name']}", self.container_url) from exc
+                raise self._error(exc, f"Could not download {blob['name']}") from exc
             except AzureError as exc:   # a broken connection: go on from what arrived
                 offset = os.path.getsize(part)
                 if tried >= attempts:
-                    raise blob_error(exc, f"Could not download {blob['name']} ({offset} of {blob['size']} bytes "
-                                     f"after {tried} attempts)", self.container_url) from exc
+                    raise self._error(exc, f"Could not download {blob['name']} ({offset} of {blob['size']} bytes "
+                                      f"after {tried} attempts)") from exc
         size = os.path.getsize(part)
         if size != blob['size']:
             os.unlink(part)

@@ -307,6 +307,7 @@ error:
     status: 403
 '''
 
+import concurrent.futures
 import hashlib
 import os
 import shutil
@@ -470,22 +471,36 @@ def _verify(target, name, expected):
     return counts
 
 
+def _sign_in_to_storage(credential, scope):
+    """The storage token; azure-storage-blob is imported on the way (both are needed before the first blob call)."""
+    token = get_access_token(credential, scope)
+    blobs.sdk_import_error()
+    return token
+
+
 # pylint: disable-next=too-many-locals,too-many-branches,too-many-statements
 def run(module):
     params = module.params
-    if not blobs.HAS_BLOB:
-        module.fail_json(msg=missing_required_lib('azure-storage-blob'), exception=str(blobs.BLOB_IMPORT_ERROR))
     if params['jobs'] < 1:
         raise ValueError('jobs must be 1 or more.')
+    # Sign in to storage (and import azure-storage-blob) while the job is read from ARM and the login secret from Key
+    # Vault: each mostly waits on the network. Its errors are raised only after theirs, in the order of before.
+    credential, scope = module.credential, module.cloud.storage_scope
+    storage = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix='storage-sign-in')
+    storage_token = storage.submit(_sign_in_to_storage, credential, scope)
+    storage.shutdown(wait=False)
     container_url, prefix = _source(module)
     user, password = _login(module)
     target = pgload.PgTarget(params['host'], params['port'], user, password, params['ssl_mode'],
                              params['ssl_root_cert'], params['pg_bin_dir'])
     result = {'changed': False, 'loaded': False, 'blobs_deleted': [], 'work_dir': None}
 
-    # The storage token first: a sign-in problem is reported as such, not as a storage error.
-    get_access_token(module.credential, module.cloud.storage_scope)
-    files = blobs.RestoredFiles(container_url, module.credential)
+    # The storage token before any blob call: a sign-in problem is reported as such, not as a storage error.
+    token = storage_token.result()
+    import_error = blobs.sdk_import_error()     # imported by now (with the sign-in): a dictionary look-up
+    if import_error is not None:
+        module.fail_json(msg=missing_required_lib('azure-storage-blob'), exception=str(import_error))
+    files = blobs.RestoredFiles(container_url, credential, principal=blobs.token_principal(token))
     source_database = params['source_database']
     listing = None
     if source_database is None:

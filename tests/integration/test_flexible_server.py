@@ -217,15 +217,23 @@ def test_missing_container_and_gone_files(emulator, run_module, unique_name):
     assert 'run the restore as files again' in record['result']['msg']
 
 
-def test_no_blob_permission_says_which_role(emulator, run_module, unique_name):
-    """Azurite knows no Azure RBAC: the emulator's own blob plane does, so the permission message is proven there."""
+def test_no_blob_permission_says_which_role(emulator, restored_files, run_module, unique_name):
+    """Against Azurite, behind the emulator's authorizing gate (blobgate.py: Azure's blob data RBAC, which Azurite
+    lacks): an identity with Reader only is refused the restored files as Azure refuses it, and the message says which
+    role to grant to whom on which account and container. Nothing is created on the target."""
     env = {'AZURE_CLIENT_ID': '5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a803', 'AZURE_SECRET': 'emu-readonly-secret-Lm3'}
+    target_db = unique_name('flexperm')
     _r, record = run_module('pg_restore_files_to_server', dict(
-        target_login(emulator), target_database=unique_name('flexperm'), source_database=DB,
-        container_url=emulator.container_url(), file_prefix='x'), env=env)
+        target_login(emulator), target_database=target_db, source_database=DB,
+        container_url=azurite_container(emulator), file_prefix=restored_files[1]), env=env)
     assert record['status'] == 'failed', record
     assert record['result']['error']['code'] == 'AuthorizationPermissionMismatch'
-    assert 'Storage Blob Data Reader' in record['result']['msg']
+    msg = record['result']['msg']
+    assert ("Assign 'Storage Blob Data Reader' (or 'Storage Blob Data Contributor', to delete the files afterwards) "
+            "to the identity that runs Ansible (object id 2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d03 (application "
+            "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a803)) on the storage account 'targetossstorage' or its container "
+            "'restored-files'") in msg, msg
+    assert target_db not in emulator.databases(TARGET)
 
 
 def test_a_pg_restore_error_half_way_drops_the_database(emulator, restored_files, run_module, unique_name):

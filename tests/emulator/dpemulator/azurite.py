@@ -5,7 +5,10 @@ ca.pem) and `--oauth basic`, and stops it with itself. Basic OAuth decodes the b
 signature and accepts it when `iss` starts with https://sts.windows.net/ (ours: https://sts.windows.net/<tenant>/),
 `aud` is https://storage.azure.com (ours, from the emulator's token endpoints for the storage scope) and iat/nbf/exp
 hold; so azure-identity's credential against the emulator's authority signs a client in unchanged. Azurite does
-not know Azure RBAC: every valid storage token may read and write (the emulator's own /blob/ plane enforces roles).
+not know Azure RBAC: every valid storage token may read and write. So clients do not talk to Azurite itself but to
+its authorizing front, blobgate.py (its own process, started and stopped with Azurite), which checks the token's
+signature and the principal's blob data role as Azure does and then passes the request through. The backup
+service's own writes (a restore as files) go to Azurite directly: the restore's rules checked its role already.
 
 Accounts are the world's storage accounts (AZURITE_ACCOUNTS, one random key each, kept in the state); URLs are path
 style: https://127.0.0.1:<port>/<account>/<container>/<blob>. A restore as files whose container URL is such a URL
@@ -13,12 +16,14 @@ writes its files here (engine._restore_files).
 """
 import base64
 import hashlib
+import json
 import logging
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from urllib.parse import urlsplit
 
@@ -28,6 +33,7 @@ from .util import now
 log = logging.getLogger("dpemulator.azurite")
 
 PID_FILE = "azurite.pid"
+GATE_PID_FILE = "blobgate.pid"
 STORAGE_AUDIENCE = "https://storage.azure.com"
 START_TIMEOUT = 60
 
@@ -46,8 +52,13 @@ def find_binary():
 
 
 def stop_pid_file(state_dir, timeout=10.0):
-    """Stop an Azurite left running (the emulator was killed): SIGTERM by its pid file, SIGKILL after `timeout`."""
-    path = os.path.join(state_dir, PID_FILE)
+    """Stop an Azurite and its gate left running (the emulator was killed): SIGTERM by their pid files, SIGKILL
+    after `timeout`. True when one was running."""
+    gate = _stop_pid_file(os.path.join(state_dir, GATE_PID_FILE), timeout)
+    return _stop_pid_file(os.path.join(state_dir, PID_FILE), timeout) or gate
+
+
+def _stop_pid_file(path, timeout):
     try:
         with open(path) as fh:
             pid = int(fh.read().strip() or 0)
@@ -87,6 +98,24 @@ def _alive(pid):
         return True
 
 
+def _stop_proc(proc, pid_file):
+    """SIGTERM the process group of our child `proc` (SIGKILL after 10 s) and remove its pid file."""
+    if proc is not None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(10)
+        except (OSError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            proc.wait(5)
+    try:
+        os.unlink(pid_file)
+    except FileNotFoundError:
+        pass
+
+
 class _TokenCredential:
     """A TokenCredential of the emulator itself: tokens for the storage audience signed by its token service (what
     the backup service's identity would get from AAD)."""
@@ -107,6 +136,8 @@ class Azurite:
         self.dir = os.path.join(app.state_dir, "azurite")
         self.proc = None
         self.port = None
+        self.gate = None
+        self.gate_port = None
         self.binary = None
 
     @property
@@ -115,6 +146,12 @@ class Azurite:
 
     @property
     def base_url(self):
+        """What clients use (DPEMULATOR_BLOB_URL): the authorizing gate in front of Azurite."""
+        return "https://127.0.0.1:%d" % self.gate_port if self.gate_port else None
+
+    @property
+    def upstream_url(self):
+        """Azurite itself: the backup service's writes (no RBAC check, as the restore's rules did it)."""
         return "https://127.0.0.1:%d" % self.port if self.port else None
 
     def container_url(self, account, container):
@@ -125,7 +162,7 @@ class Azurite:
         if not self.port:
             return False
         parts = urlsplit(url or "")
-        return (parts.hostname or "") in ("127.0.0.1", "localhost") and parts.port == self.port
+        return (parts.hostname or "") in ("127.0.0.1", "localhost") and parts.port in (self.port, self.gate_port)
 
     # ------------------------------------------------------------------ lifecycle
     def _keys(self):
@@ -157,52 +194,67 @@ class Azurite:
         # Azurite's access log would fill azurite.log; its debug log is there for when something puzzles.
         argv += ["--debug", os.path.join(self.dir, "debug.log")] if os.environ.get("DPEMULATOR_AZURITE_DEBUG") \
             else ["--silent"]
-        logf = open(os.path.join(self.dir, "azurite.log"), "ab")
-        try:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
-                                         start_new_session=True, cwd=self.dir)
-        finally:
-            logf.close()
-        with open(os.path.join(self.app.state_dir, PID_FILE), "w") as fh:
-            fh.write("%d\n" % self.proc.pid)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("Azurite exited with %s at start; see %s/azurite.log" % (self.proc.returncode,
-                                                                                          self.dir))
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            self.stop()
-            raise RuntimeError("Azurite did not listen on 127.0.0.1:%d within %ds" % (port, START_TIMEOUT))
+        self.proc = self._launch("Azurite", argv, env, "azurite.log", PID_FILE, port)
         self.port = port
         self.app.state.meta["azurite_port"] = port
+        self._start_gate()
         for acct in self.app.world.storage_accounts.values():
             for container in self.app.storage.containers(acct["name"]) or acct["containers"]:
                 self.ensure_container(acct["name"], container)
         log.info("Azurite %s on %s", self.binary, self.base_url)
         return True
 
-    def stop(self):
-        if self.proc is not None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(10)
-            except (OSError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except OSError:
-                    pass
-                self.proc.wait(5)
-            self.proc = None
+    def _launch(self, what, argv, env, log_name, pid_name, port):
+        """Start `argv` in its own session, record its pid in `pid_name` and wait until it listens on `port`."""
+        logf = open(os.path.join(self.dir, log_name), "ab")
         try:
-            os.unlink(os.path.join(self.app.state_dir, PID_FILE))
-        except FileNotFoundError:
-            pass
-        self.port = None
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
+                                    start_new_session=True, cwd=self.dir)
+        finally:
+            logf.close()
+        with open(os.path.join(self.app.state_dir, pid_name), "w") as fh:
+            fh.write("%d\n" % proc.pid)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                _stop_proc(proc, os.path.join(self.app.state_dir, pid_name))
+                raise RuntimeError("%s exited with %s at start; see %s/%s" % (what, proc.returncode, self.dir,
+                                                                            log_name))
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return proc
+            except OSError:
+                time.sleep(0.1)
+        _stop_proc(proc, os.path.join(self.app.state_dir, pid_name))
+        self.stop()
+        raise RuntimeError("%s did not listen on 127.0.0.1:%d within %ds" % (what, port, START_TIMEOUT))
+
+    def _start_gate(self):
+        """The authorizing front (blobgate.py): a Python process of its own, so that a 100 MB download through it
+        does not compete with the emulator's threads for the GIL."""
+        port = self.app.state.meta.get("blobgate_port")
+        if not port or not _port_free(port):
+            port = _free_port()
+        config = {"port": port, "upstream_port": self.port, "cert_file": self.app.cert_file,
+                  "key_file": self.app.key_file, "ca_file": self.app.ca_file, "state_file": self.app.state.path,
+                  "tenant": self.app.world.tenant_id, "authority": self.app.base_url,
+                  "accounts": {a["name"].lower(): a["id"] for a in self.app.world.storage_accounts.values()}}
+        config_file = os.path.join(self.dir, "blobgate.json")
+        with open(config_file, "w") as fh:
+            json.dump(config, fh)
+        package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_parent,
+                                                                        os.environ.get("PYTHONPATH")])))
+        self.gate = self._launch("the Azurite gate", [sys.executable, "-m", "dpemulator.blobgate", config_file], env,
+                                 "blobgate.log", GATE_PID_FILE, port)
+        self.gate_port = port
+        self.app.state.meta["blobgate_port"] = port
+
+    def stop(self):
+        _stop_proc(self.gate, os.path.join(self.app.state_dir, GATE_PID_FILE))
+        _stop_proc(self.proc, os.path.join(self.app.state_dir, PID_FILE))
+        self.gate = self.proc = None
+        self.gate_port = self.port = None
 
     # ------------------------------------------------------------------ data plane (as the backup service)
     def _service(self, account):
@@ -210,7 +262,7 @@ class Azurite:
         vault = next(iter(self.app.world.vaults.values()), None)
         principal = {"object_id": vault["principal_id"] if vault else "00000000-0000-0000-0000-000000000000",
                      "client_id": "dpemulator-backup-service"}
-        return BlobServiceClient("%s/%s" % (self.base_url, account.lower()),
+        return BlobServiceClient("%s/%s" % (self.upstream_url, account.lower()),
                                  credential=_TokenCredential(self.app, principal), connection_verify=self.app.ca_file)
 
     def ensure_container(self, account, container):

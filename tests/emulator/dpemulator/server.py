@@ -121,14 +121,18 @@ class DropConnection(Exception):
 
 # ---------------------------------------------------------------------------------------------- rendering
 
+def blob_error_body(code, message):
+    """The blob service's XML error body (also the Azurite gate's, blobgate.py)."""
+    return ('<?xml version="1.0" encoding="utf-8"?><Error><Code>%s</Code><Message>%s\nRequestId:%s\nTime:%s'
+            '</Message></Error>' % (xml_escape(code), xml_escape(message), uuid.uuid4(),
+                                    time.strftime("%Y-%m-%dT%H:%M:%S.0000000Z", time.gmtime()))).encode()
+
+
 def render_error(kind, err):
     headers = dict(err.headers)
     if kind == BLOB:
-        body = ('<?xml version="1.0" encoding="utf-8"?><Error><Code>%s</Code><Message>%s\nRequestId:%s\nTime:%s'
-                '</Message></Error>' % (xml_escape(err.code), xml_escape(err.message), uuid.uuid4(),
-                                        time.strftime("%Y-%m-%dT%H:%M:%S.0000000Z", time.gmtime())))
         headers["x-ms-error-code"] = err.code
-        return Response(err.status, body.encode(), headers, content_type="application/xml")
+        return Response(err.status, blob_error_body(err.code, err.message), headers, content_type="application/xml")
     if kind == KV:
         inner = {"code": err.inner} if err.inner else None
         body = {"error": {"code": err.code, "message": err.message}}

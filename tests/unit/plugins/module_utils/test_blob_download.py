@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
 from azure.core.exceptions import (
@@ -83,6 +86,48 @@ def test_blob_error_says_what_to_do(exc, code, says):
     err = bd.blob_error(exc, 'Could not list', 'https://acct.blob.core.windows.net/c')
     assert err.code == code
     assert says in str(err)
+
+
+def _jwt(claims):
+    body = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip('=')
+    return 'eyJhbGciOiJIUzI1NiJ9.%s.sig' % body
+
+
+@pytest.mark.parametrize('url, principal, says', [
+    ('https://acct.blob.core.windows.net/files', 'object id 1234 (application 99)',
+     "to the identity that runs Ansible (object id 1234 (application 99)) on the storage account 'acct' or its "
+     "container 'files'"),
+    ('https://127.0.0.1:10000/targetossstorage/restored-files', None,
+     "to the identity that runs Ansible on the storage account 'targetossstorage' or its container 'restored-files'"),
+])
+def test_a_refused_read_says_which_role_to_whom_on_what(url, principal, says):
+    err = bd.blob_error(_http_error(403, 'AuthorizationPermissionMismatch'), 'Could not list', url, principal)
+    assert "Assign 'Storage Blob Data Reader'" in str(err) and says in str(err)
+
+
+@pytest.mark.parametrize('token, expected', [
+    (_jwt({'oid': 'o-1', 'appid': 'a-1'}), 'object id o-1 (application a-1)'),
+    (_jwt({'oid': 'o-2', 'upn': 'ops@example.test', 'appid': 'a-1'}), 'object id o-2 (user ops@example.test)'),
+    (_jwt({'oid': 'o-3'}), 'object id o-3'),
+    (_jwt({'appid': 'no-oid'}), None), (_jwt(['not', 'a', 'dict']), None), ('opaque-token', None), (None, None),
+])
+def test_token_principal(token, expected):
+    assert bd.token_principal(token) == expected
+
+
+def test_importing_the_module_does_not_import_azure_storage():
+    """azure-storage-blob (~0.16 s, aiohttp with it) is imported when a container is first read, not with the
+    module: a play that names pg_restore_files_to_server but skips it does not pay for it in the controller."""
+    code = ('import sys; '
+            'from ansible_collections.azure_backup.dataprotection.plugins.modules import pg_restore_files_to_server; '
+            'from ansible_collections.azure_backup.dataprotection.plugins.module_utils import _blob_download as bd; '
+            'print(sorted(m for m in sys.modules if m.startswith(("azure.storage", "aiohttp")))); '
+            'assert bd.sdk_import_error() is None; '
+            'print("azure.storage.blob" in sys.modules)')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))).stdout.split('\n')
+    assert out[0] == '[]', out
+    assert out[1] == 'True', out
 
 
 class FakeStream:
