@@ -176,6 +176,9 @@ if HAS_REQUESTS:
 
     _prepare_default_context()
 
+    def _headers_as_given(request):
+        return request
+
     class _OnceSession(requests.Session):
         """A requests.Session that reads the proxy and CA bundle variables once per host, not once per request.
 
@@ -187,6 +190,9 @@ if HAS_REQUESTS:
         def __init__(self):
             super().__init__()
             self._environment_settings = {}
+            # The bearer token is in each request's headers. Without an auth of its own, requests looks up ~/.netrc
+            # for every request, and an entry there for the host would replace the token with a basic login.
+            self.auth = _headers_as_given
 
         def merge_environment_settings(self, url, proxies, stream, verify, cert):
             parts = urlsplit(url)

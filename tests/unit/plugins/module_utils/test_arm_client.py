@@ -798,6 +798,8 @@ def test_user_agent_version_matches_the_collection():
 class _Hello(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802
         body = b'{"ok": true}'
+        if self.path == '/authorization':
+            body = json.dumps({'authorization': self.headers.get('Authorization')}).encode()
         self.send_response(200)
         self.send_header('Content-Type', 'application/json')
         self.send_header('Content-Length', str(len(body)))
@@ -895,3 +897,18 @@ def test_the_ca_bundle_variable_still_applies(tls_server, monkeypatch):
     session = _arm_client.new_session()
     assert session.get(url, timeout=10).json() == {'ok': True}
     assert session.get(url, timeout=10).json() == {'ok': True}
+
+
+def test_a_netrc_entry_never_replaces_the_bearer_token(tls_server, monkeypatch, tmp_path):
+    url, ca_file, _other = tls_server
+    netrc = tmp_path / '.netrc'
+    netrc.write_text('machine 127.0.0.1 login someone password not-for-azure\n')
+    netrc.chmod(0o600)
+    monkeypatch.setenv('NETRC', str(netrc))
+    answer = _arm_client.new_session().get(url + 'authorization', verify=ca_file, timeout=10,
+                                           headers={'Authorization': 'Bearer the-token'})
+    assert answer.json() == {'authorization': 'Bearer the-token'}
+    # what a plain requests.Session does with that file: the reason for the session's own auth
+    plain = requests.Session().get(url + 'authorization', verify=ca_file, timeout=10,
+                                   headers={'Authorization': 'Bearer the-token'})
+    assert plain.json()['authorization'].startswith('Basic ')
