@@ -150,6 +150,8 @@ options:
     description:
       - While waiting, print a line at every poll with the job's status, its current sub-task (and its progress when
         the job reports it), the time waited and the time left before O(wait_timeout).
+      - At the end, print a summary of the recovery point, the target, the region, the job and its status, and the
+        role assignments granted.
       - The lines appear while the task runs because the module runs in the controller's worker process (its action
         plugin); a module run on another host (a connection other than local) prints nothing until it ends.
     type: bool
@@ -537,6 +539,29 @@ def progress_line(progress, elapsed, remaining):
     return '%s; %s elapsed, %s left before wait_timeout' % (line.rstrip(), _duration(elapsed), _duration(remaining))
 
 
+def summary_lines(result, check_mode):
+    """What happened, in the lines a person reads at the end of the task (printed when O(progress) is on)."""
+    point, job = result['recovery_point'], result.get('job') or {}
+    target_type = 'files' if result['request']['restoreTargetInfo']['objectType'] == 'RestoreFilesTargetInfo' else 'database'
+    crr = result.get('cross_region')
+    granted = (result.get('permissions') or {}).get('granted') or []
+    status = job.get('status') or ('NotStarted (check mode)' if check_mode else 'Started')
+    earlier = 'job_id' in result and not result['changed']
+    return [
+        result.get("msg", ""),
+        'Recovery point: %s taken %s (%s), backup instance %s' % (
+            point['recovery_point_id'], point['recovery_point_time'], result['source_datastore'],
+            result['backup_instance']['name']),
+        'Target (%s): %s' % (target_type, result['destination']),
+        'Region: ' + ('cross-region restore from the secondary region %s (the vault is in %s)' % (
+            crr['secondary_region'], crr['source_region']) if crr else "the vault's own region"),
+        'Job: %s%s' % (result.get('job_id') or 'none', ' (started by an earlier run)' if earlier else ''),
+        'Status: %s%s' % (status, ', duration ' + job['duration'] if job.get('duration') else ''),
+        '%s: %s' % ('Would grant' if check_mode else 'Granted',
+                    '; '.join('%s on %s' % (g['role'], g['scope']) for g in granted) or 'nothing'),
+    ]
+
+
 class _Restore:
     """One run of the module: every fact is read once and kept here."""
 
@@ -812,7 +837,11 @@ def run(module):
     if params['grant_permissions']:
         check_permission_params({'target_server_id': params.get('target_server_id'),
                                  'secret_uri': params.get('secret_uri'), 'key_vault_id': params.get('key_vault_id')})
-    return _Restore(module).run(inputs)
+    result = _Restore(module).run(inputs)
+    if params['progress']:
+        for line in summary_lines(result, module.check_mode):
+            module.progress(line)
+    return result
 
 
 def main():

@@ -20,6 +20,7 @@ A task that does not run on the controller (another connection than local) runs 
 
 from __future__ import annotations
 
+import gc
 import os
 from contextlib import contextmanager
 
@@ -34,6 +35,21 @@ from ansible_collections.azure_backup.dataprotection.plugins.module_utils._modul
 )
 
 display = Display()
+
+
+def _freeze_inherited_objects():
+    """Move every object the main process holds now (ansible-core's parsed config, plugin docs and playbook, the
+    libraries just imported) out of the garbage collector's reach, as Python's gc docs advise before fork().
+
+    The strategy imports this plugin in the main process and forks a worker per task: without it, a full collection in
+    a worker walks every inherited object and so writes to (copies) nearly every page of the parent's heap, and the
+    main process walks them again at each of its own full collections. Objects made later are collected as usual.
+    One restore: about 0.07 CPU-seconds less on the controller (docs/benchmarks.md).
+    """
+    gc.freeze()
+
+
+_freeze_inherited_objects()
 
 _VALIDATOR_KEYS = ('mutually_exclusive', 'required_together', 'required_one_of', 'required_if', 'required_by')
 

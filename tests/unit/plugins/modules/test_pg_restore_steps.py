@@ -108,7 +108,8 @@ def test_validation_is_retried_while_permissions_propagate(arm):
     assert not failed, result
     assert len(arm.calls('POST', '/validateRestore')) == 2
     assert 7 in arm.clock.sleeps
-    assert arm.progress == ['validation: UserErrorMSIMissingPermissions; attempt 1 of 4, next in 7 s']
+    assert arm.progress[0] == 'validation: UserErrorMSIMissingPermissions; attempt 1 of 4, next in 7 s'
+    assert arm.progress[1] == result['msg']  # then the summary
 
 
 def test_validation_gives_up_after_its_retries_and_says_so(arm):
@@ -154,10 +155,54 @@ def test_progress_line_at_every_poll_says_status_subtask_and_time(arm):
         arm.job(body)
     result, failed = arm.run(module, dict(ARGS, wait=True, poll_interval=5, wait_timeout=600))
     assert not failed, result
-    assert len(arm.progress) == 3  # one line per poll, the unchanged second one too
-    assert arm.progress[0].startswith('restore job %s: InProgress, Trigger Restore InProgress (45%%);' % JOB_ID)
-    assert 'elapsed, ' in arm.progress[0] and arm.progress[0].endswith('left before wait_timeout')
-    assert arm.progress[-1].startswith('restore job %s: Completed' % JOB_ID)
+    polls = [line for line in arm.progress if line.startswith('restore job ')]
+    assert len(polls) == 3  # one line per poll, the unchanged second one too
+    assert polls[0].startswith('restore job %s: InProgress, Trigger Restore InProgress (45%%);' % JOB_ID)
+    assert 'elapsed, ' in polls[0] and polls[0].endswith('left before wait_timeout')
+    assert polls[-1].startswith('restore job %s: Completed' % JOB_ID)
+    assert arm.progress[:3] == polls and len(arm.progress) == 3 + 7  # then the summary's 7 lines
+
+
+def test_the_task_ends_with_a_summary_of_what_happened(arm):
+    listed(arm)
+    arm.lro(BI_PATH + '/restore', load('operation_restore_succeeded'), location_body={
+        'objectType': 'OperationJobExtendedInfo', 'jobId': VAULT_PATH + '/backupJobs/' + JOB_ID})
+    arm.job(JOB_DONE)
+    result, failed = arm.run(module, dict(ARGS, wait=True))
+    assert not failed, result
+    assert arm.progress[-7:] == module.summary_lines(result, check_mode=False)
+    assert arm.progress[-7] == result['msg'] and 'Restore of ' in result['msg']
+    assert arm.progress[-6].startswith('Recovery point: %s taken ' % result['recovery_point']['recovery_point_id'])
+    assert arm.progress[-5] == 'Target (database): ' + result['destination']
+    assert arm.progress[-3:] == ['Job: ' + JOB_ID, 'Status: Completed, duration ' + result['job']['duration'],
+                                 'Granted: nothing']
+
+
+SUMMARY_BASE = {
+    'changed': True, 'msg': 'Restore started.', 'source_datastore': 'VaultStore', 'destination': 'db on srv',
+    'request': {'restoreTargetInfo': {'objectType': 'RestoreTargetInfo'}}, 'backup_instance': {'name': 'bi1'},
+    'recovery_point': {'recovery_point_id': 'rp1', 'recovery_point_time': '2026-12-01T01:00:00Z'}, 'job_id': 'j1',
+}
+
+
+@pytest.mark.parametrize('change, check_mode, line, expected', [
+    ({}, False, 1, 'Recovery point: rp1 taken 2026-12-01T01:00:00Z (VaultStore), backup instance bi1'),
+    ({}, False, 5, 'Status: Started'),
+    ({'job': {'status': 'Completed', 'duration': '0:00:10'}}, False, 5, 'Status: Completed, duration 0:00:10'),
+    ({}, True, 5, 'Status: NotStarted (check mode)'),
+    ({'changed': False}, False, 4, 'Job: j1 (started by an earlier run)'),
+    ({'job_id': None}, True, 4, 'Job: none'),
+    ({'request': {'restoreTargetInfo': {'objectType': 'RestoreFilesTargetInfo'}}}, False, 2, 'Target (files): db on srv'),
+    ({}, False, 3, "Region: the vault's own region"),
+    ({'cross_region': {'secondary_region': 'northeurope', 'source_region': 'westeurope'}}, False, 3,
+     'Region: cross-region restore from the secondary region northeurope (the vault is in westeurope)'),
+    ({'permissions': {'granted': [{'role': 'Reader', 'scope': '/s/srv'}, {'role': 'Key Vault Secrets User', 'scope': '/s/kv'}]}},
+     False, 6, 'Granted: Reader on /s/srv; Key Vault Secrets User on /s/kv'),
+    ({'permissions': {'granted': [{'role': 'Reader', 'scope': '/s/srv'}]}}, True, 6, 'Would grant: Reader on /s/srv'),
+    ({}, False, 6, 'Granted: nothing'),
+])
+def test_summary_lines(change, check_mode, line, expected):
+    assert module.summary_lines(dict(SUMMARY_BASE, **change), check_mode)[line] == expected
 
 
 def test_no_progress_lines_when_turned_off(arm):

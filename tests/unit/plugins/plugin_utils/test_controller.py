@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import types
 
 import pytest
@@ -108,3 +110,15 @@ def test_every_module_exposes_what_the_runner_needs(code):
     assert isinstance(code.ARGSPEC, dict) and callable(code.run)
     params, dummy, error = _controller.validate_arguments(code, {'vault_name': 'v', 'resource_group': 'rg'})
     assert error is not None and params is None  # their own required options are enforced
+
+
+def test_loading_an_action_plugin_puts_the_main_process_objects_beyond_the_collector():
+    """The strategy loads the plugin in the main process, then forks a worker per task: the objects there by then are
+    frozen, so a collection in a worker does not walk (and copy) them. A fresh interpreter shows it."""
+    code = ('import gc; before = gc.get_freeze_count(); '
+            'from ansible_collections.azure_backup.dataprotection.plugins.action import pg_restore; '
+            'print(before, gc.get_freeze_count())')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)))
+    before, after = (int(n) for n in out.stdout.split())
+    assert before == 0 and after > 10000, out.stdout
